@@ -1,0 +1,70 @@
+# kvsync: Key Vault to Kubernetes Secret sync controller and its simulator.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+GO ?= go
+CONTROLLER_GEN ?= $(GO) tool controller-gen
+GINKGO ?= $(GO) tool ginkgo
+# ENVTEST prints the directory of envtest's kube-apiserver and etcd, building
+# them from source on first use (see hack/envtest.sh).
+ENVTEST ?= hack/envtest.sh
+REPORTS ?= _output/reports
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: ## Generate CRDs and RBAC into deploy/ from the API and controller markers.
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=deploy/crds
+	$(CONTROLLER_GEN) rbac:roleName=kvsync-controller paths=./controller/... output:rbac:artifacts:config=deploy/rbac
+
+.PHONY: generate
+generate: ## Generate deepcopy functions of the API types.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: fmt
+fmt: ## Run gofmt on the code.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet on every module.
+	$(GO) vet ./...
+	cd hack/envtest && $(GO) vet ./...
+
+.PHONY: lint
+lint: vet ## Check formatting, vet and that generated files are fresh.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) test ./api/ -run TestGeneratedFilesAreFresh
+
+.PHONY: envtest
+envtest: ## Build envtest's kube-apiserver and etcd from source into bin/k8s (cached).
+	@$(ENVTEST) >/dev/null
+
+.PHONY: test
+test: vet ## Run all tests, on envtest for integration suites.
+	@mkdir -p $(REPORTS)
+	KUBEBUILDER_ASSETS="$$($(ENVTEST))" $(GO) test -race -count=1 ./... 2>&1 | tee $(REPORTS)/test.log
+
+.PHONY: conformance
+conformance: ## Run the conformance suite on envtest with the in-process fake vault.
+	@mkdir -p $(REPORTS)
+	KUBEBUILDER_ASSETS="$$($(ENVTEST))" $(GINKGO) --procs=1 --junit-report=conformance-junit.xml --output-dir=$(REPORTS) ./controller/
+
+##@ Build
+
+.PHONY: build
+build: ## Build the binaries into bin/.
+	$(GO) build -o bin/ ./cmd/...
+
+.PHONY: run
+run: ## Run the controller against the cluster of the current kubeconfig.
+	$(GO) run ./cmd/kvsync-controller --namespace=$${POD_NAMESPACE:-kvsync-system} --provider-socket-dir=$${PROVIDER_SOCKET_DIR:-/tmp/kvsync-providers}

@@ -1,0 +1,146 @@
+// Command kvsync-controller runs the SecretSync controller: it keeps
+// Kubernetes Secrets in sync with secrets read by providers over the CSI
+// provider gRPC API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/controller"
+	"github.com/kvsync/kvsync/controller/csiprovider"
+)
+
+// options are the command's flags.
+type options struct {
+	metricsAddr         string
+	probeAddr           string
+	leaderElect         bool
+	leaderElectionID    string
+	namespace           string
+	hashKeySecret       string
+	rotationPollSeconds int
+	providerSocketDir   string
+	providerTimeout     time.Duration
+	tokenAudience       string
+	maxConcurrentSyncs  int
+	zap                 zap.Options
+}
+
+func main() {
+	var o options
+	fs := flag.NewFlagSet(os.Args[0], flag.ContinueOnError)
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica syncs at a time.")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", "kvsync-controller.secret-sync.x-k8s.io", "Name of the leader election Lease.")
+	fs.StringVar(&o.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the controller: holds the leader election Lease and the hash key Secret. Defaults to $POD_NAMESPACE.")
+	fs.StringVar(&o.hashKeySecret, "hash-key-secret", "kvsync-sync-hash-key", "Name of the Secret, in --namespace, that holds the syncHash key; created when missing.")
+	fs.IntVar(&o.rotationPollSeconds, "rotation-poll-interval-in-seconds", 3600, "Seconds between two checks of a SecretSync against the secret store (rotationPollIntervalInSeconds).")
+	fs.StringVar(&o.providerSocketDir, "provider-socket-dir", "/provider", "Directory holding the providers' sockets, <provider>.sock.")
+	fs.DurationVar(&o.providerTimeout, "provider-timeout", csiprovider.DefaultTimeout, "Deadline of every call to a provider.")
+	fs.StringVar(&o.tokenAudience, "token-audience", controller.DefaultTokenAudience, "Audience of the ServiceAccount tokens passed to providers.")
+	fs.IntVar(&o.maxConcurrentSyncs, "max-concurrent-syncs", 4, "SecretSyncs checked in parallel.")
+	o.zap.BindFlags(fs)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		os.Exit(2)
+	}
+	if err := o.validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "kvsync-controller: %v\n", err)
+		os.Exit(2)
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
+		ctrl.Log.Error(err, "Controller stopped")
+		os.Exit(1)
+	}
+}
+
+func (o options) validate() error {
+	switch {
+	case o.namespace == "":
+		return errors.New("--namespace (or $POD_NAMESPACE) is required: it holds the hash key Secret")
+	case o.rotationPollSeconds < 1:
+		return fmt.Errorf("--rotation-poll-interval-in-seconds must be at least 1, got %d", o.rotationPollSeconds)
+	case o.providerTimeout <= 0:
+		return fmt.Errorf("--provider-timeout must be positive, got %s", o.providerTimeout)
+	case o.maxConcurrentSyncs < 1:
+		return fmt.Errorf("--max-concurrent-syncs must be at least 1, got %d", o.maxConcurrentSyncs)
+	}
+	return nil
+}
+
+func run(ctx context.Context, o options) error {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, ssv1alpha1.AddToScheme, spcv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return fmt.Errorf("building scheme: %w", err)
+		}
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("creating API client: %w", err)
+	}
+	key, err := controller.LoadHashKey(ctx, direct, types.NamespacedName{Namespace: o.namespace, Name: o.hashKeySecret})
+	if err != nil {
+		return err
+	}
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Cache:                   controller.CacheOptions(),
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        o.leaderElectionID,
+		LeaderElectionNamespace: o.namespace,
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	providers := csiprovider.New(csiprovider.Options{SocketDir: o.providerSocketDir, Timeout: o.providerTimeout})
+	defer providers.Close()
+
+	r := &controller.SecretSyncReconciler{
+		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
+		Providers:            providers,
+		HashKey:              key,
+		TokenAudience:        o.tokenAudience,
+		RotationPollInterval: time.Duration(o.rotationPollSeconds) * time.Second,
+		MaxConcurrentSyncs:   o.maxConcurrentSyncs,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding readiness check: %w", err)
+	}
+	ctrl.Log.Info("Starting controller", "providerSocketDir", o.providerSocketDir, "rotationPollInterval", r.RotationPollInterval)
+	return mgr.Start(ctx)
+}

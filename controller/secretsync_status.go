@@ -1,0 +1,85 @@
+package controller
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+)
+
+// computeStatus returns the status a pass leads to, from the previous status,
+// what the pass observed and how it ended. It is a pure function.
+//
+// The pass's condition is Update when a managed Secret existed at the start
+// of the pass and Create otherwise. The condition set last is moved to the
+// end of the list, so the last condition is always the outcome of the latest
+// check. syncHash and lastSuccessfulSyncTime change only on success:
+// lastSuccessfulSyncTime is set when the Secret was written, and when a check
+// succeeds after one that did not.
+func computeStatus(prev ssv1alpha1.SecretSyncStatus, s *syncScope, syncErr *syncError, now time.Time) ssv1alpha1.SecretSyncStatus {
+	st := *prev.DeepCopy()
+	cond := syncCondition(s, syncErr)
+	cond.ObservedGeneration = s.secretSync.Generation
+	cond.LastTransitionTime = metav1.NewTime(now).Rfc3339Copy()
+
+	if syncErr == nil {
+		if s.wrote || !lastSucceeded(prev.Conditions) {
+			t := metav1.NewTime(now).Rfc3339Copy()
+			st.LastSuccessfulSyncTime = &t
+		}
+		st.SyncHash = s.hash
+	}
+	meta.SetStatusCondition(&st.Conditions, cond)
+	moveLast(&st.Conditions, cond.Type)
+	return st
+}
+
+// syncCondition returns the condition type, status, reason and message of a
+// pass.
+func syncCondition(s *syncScope, syncErr *syncError) metav1.Condition {
+	condType := ssv1alpha1.ConditionTypeCreate
+	if s.existing != nil {
+		condType = ssv1alpha1.ConditionTypeUpdate
+	}
+	if syncErr != nil {
+		return metav1.Condition{Type: condType, Status: metav1.ConditionFalse, Reason: syncErr.reason, Message: syncErr.message}
+	}
+	ss := s.secretSync
+	items := len(ss.Spec.SecretObject.Data)
+	switch {
+	case condType == ssv1alpha1.ConditionTypeCreate:
+		return metav1.Condition{Type: condType, Status: metav1.ConditionTrue, Reason: ssv1alpha1.ReasonCreateSucceeded,
+			Message: fmt.Sprintf("Secret %q was created with %d item(s) from SecretProviderClass %q.", ss.Name, items, ss.Spec.SecretProviderClassName)}
+	case s.wrote:
+		return metav1.Condition{Type: condType, Status: metav1.ConditionTrue, Reason: ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded,
+			Message: fmt.Sprintf("Secret %q was rewritten with %d item(s) from SecretProviderClass %q: a value, the SecretSync or the SecretProviderClass changed, or a new forceSynchronization value was set.", ss.Name, items, ss.Spec.SecretProviderClassName)}
+	default:
+		return metav1.Condition{Type: condType, Status: metav1.ConditionTrue, Reason: ssv1alpha1.ReasonUpdateNoValueChangeSucceeded,
+			Message: fmt.Sprintf("Secret %q is up to date with SecretProviderClass %q: no change was needed.", ss.Name, ss.Spec.SecretProviderClassName)}
+	}
+}
+
+// lastSucceeded reports whether the latest check recorded in conds succeeded.
+func lastSucceeded(conds []metav1.Condition) bool {
+	return len(conds) > 0 && conds[len(conds)-1].Status == metav1.ConditionTrue
+}
+
+// moveLast moves the condition of the given type to the end of conds.
+func moveLast(conds *[]metav1.Condition, condType string) {
+	i := slices.IndexFunc(*conds, func(c metav1.Condition) bool { return c.Type == condType })
+	if i < 0 || i == len(*conds)-1 {
+		return
+	}
+	c := (*conds)[i]
+	*conds = append(slices.Delete(*conds, i, i+1), c)
+}
+
+// statusEqual reports whether writing b over a would change nothing.
+func statusEqual(a, b ssv1alpha1.SecretSyncStatus) bool {
+	return equality.Semantic.DeepEqual(a, b)
+}

@@ -1,0 +1,193 @@
+package controller_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"google.golang.org/grpc"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/controller"
+	"github.com/kvsync/kvsync/controller/csiprovider"
+)
+
+// Timeouts of the suite, set once.
+const (
+	// pollInterval is the controller's rotation poll interval in this suite.
+	pollInterval = time.Second
+	// syncTimeout bounds how long a sync outcome may take to show.
+	syncTimeout = 20 * time.Second
+	// interval is how often Eventually polls.
+	interval = 100 * time.Millisecond
+	// providerName is the name of the suite's provider.
+	providerName = "static"
+)
+
+var (
+	testEnv  *envtest.Environment
+	cfg      *rest.Config
+	k8s      client.Client
+	watcher  client.WithWatch
+	provider *staticProvider
+)
+
+func TestController(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Controller Suite")
+}
+
+var _ = BeforeSuite(func() {
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	SetDefaultEventuallyTimeout(syncTimeout)
+	SetDefaultEventuallyPollingInterval(interval)
+
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "deploy", "crds")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	cfg, err = testEnv.Start()
+	Expect(err).NotTo(HaveOccurred(), "starting envtest: is KUBEBUILDER_ASSETS set? `make test` sets it")
+	DeferCleanup(func() { Expect(testEnv.Stop()).To(Succeed()) })
+
+	scheme := runtime.NewScheme()
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(ssv1alpha1.AddToScheme(scheme)).To(Succeed())
+	Expect(spcv1.AddToScheme(scheme)).To(Succeed())
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	watcher, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	socketDir, err := os.MkdirTemp("", "kvsync-providers-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, socketDir)
+	provider = startStaticProvider(filepath.Join(socketDir, providerName+".sock"))
+	DeferCleanup(provider.stop)
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  controller.CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	Expect(err).NotTo(HaveOccurred())
+	providers := csiprovider.New(csiprovider.Options{SocketDir: socketDir, Timeout: 5 * time.Second})
+	DeferCleanup(providers.Close)
+	Expect((&controller.SecretSyncReconciler{
+		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
+		Providers:            providers,
+		HashKey:              []byte("0123456789abcdef0123456789abcdef"),
+		RotationPollInterval: pollInterval,
+		MaxConcurrentSyncs:   2,
+	}).SetupWithManager(mgr)).To(Succeed())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var done sync.WaitGroup
+	done.Go(func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	})
+	DeferCleanup(func() { cancel(); done.Wait() })
+})
+
+// staticProvider is a CSI provider serving, to each namespace, files the
+// specs set. It records the attributes of the last Mount per namespace.
+type staticProvider struct {
+	v1alpha1.UnimplementedCSIDriverProviderServer
+	server *grpc.Server
+
+	mu     sync.Mutex
+	files  map[string]map[string]string // namespace -> path -> contents
+	attrs  map[string]map[string]string // namespace -> last attributes
+	mounts map[string]*atomic.Int64     // namespace -> Mount calls
+}
+
+func startStaticProvider(socket string) *staticProvider {
+	lis, err := net.Listen("unix", socket)
+	Expect(err).NotTo(HaveOccurred())
+	p := &staticProvider{
+		server: grpc.NewServer(),
+		files:  map[string]map[string]string{},
+		attrs:  map[string]map[string]string{},
+		mounts: map[string]*atomic.Int64{},
+	}
+	v1alpha1.RegisterCSIDriverProviderServer(p.server, p)
+	go func() { _ = p.server.Serve(lis) }()
+	return p
+}
+
+func (p *staticProvider) stop() { p.server.Stop() }
+
+// setFiles replaces the files served to namespace ns.
+func (p *staticProvider) setFiles(ns string, files map[string]string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.files[ns] = files
+	if p.mounts[ns] == nil {
+		p.mounts[ns] = &atomic.Int64{}
+	}
+}
+
+// mountCount returns the number of Mount calls for namespace ns.
+func (p *staticProvider) mountCount(ns string) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c := p.mounts[ns]; c != nil {
+		return c.Load()
+	}
+	return 0
+}
+
+// lastAttributes returns the attributes of the latest Mount for namespace ns.
+func (p *staticProvider) lastAttributes(ns string) map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.attrs[ns]
+}
+
+func (p *staticProvider) Version(context.Context, *v1alpha1.VersionRequest) (*v1alpha1.VersionResponse, error) {
+	return &v1alpha1.VersionResponse{Version: "v1alpha1", RuntimeName: "static", RuntimeVersion: "test"}, nil
+}
+
+func (p *staticProvider) Mount(_ context.Context, req *v1alpha1.MountRequest) (*v1alpha1.MountResponse, error) {
+	attrs := map[string]string{}
+	if err := json.Unmarshal([]byte(req.GetAttributes()), &attrs); err != nil {
+		return nil, fmt.Errorf("attributes: %w", err)
+	}
+	ns := attrs["csi.storage.k8s.io/pod.namespace"]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.attrs[ns] = attrs
+	if c := p.mounts[ns]; c != nil {
+		c.Add(1)
+	}
+	resp := &v1alpha1.MountResponse{}
+	for path, contents := range p.files[ns] {
+		resp.Files = append(resp.Files, &v1alpha1.File{Path: path, Mode: 0o644, Contents: []byte(contents)})
+		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: path, Version: "1"})
+	}
+	return resp, nil
+}
