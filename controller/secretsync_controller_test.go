@@ -3,6 +3,8 @@ package controller_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,9 +16,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
@@ -230,6 +234,24 @@ var _ = Describe("SecretSync API", func() {
 		Expect(k8s.Create(ctx, ss)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, ss)).To(Succeed()) })
 		Expect(ss.Spec.SecretObject.Type).To(Equal("Opaque"))
+	})
+})
+
+var _ = Describe("Examples", func() {
+	It("apply as they are to the API server", func(ctx SpecContext) {
+		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "payments"}})).To(Succeed())
+		paths, err := filepath.Glob(filepath.Join("..", "examples", "*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(paths).NotTo(BeEmpty())
+		for _, path := range paths {
+			data, err := os.ReadFile(path)
+			Expect(err).NotTo(HaveOccurred())
+			for _, doc := range strings.Split(string(data), "\n---\n") {
+				obj := &unstructured.Unstructured{}
+				Expect(yaml.Unmarshal([]byte(doc), &obj.Object)).To(Succeed(), path)
+				Expect(k8s.Create(ctx, obj, client.DryRunAll)).To(Succeed(), "%s: %s", path, obj.GetName())
+			}
+		}
 	})
 })
 

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestOptionsValidate(t *testing.T) {
+	valid := options{namespace: "kvsync-system", rotationPollSeconds: 3600, providerTimeout: time.Second, maxConcurrentSyncs: 1}
+	tests := []struct {
+		name   string
+		mutate func(*options)
+		want   string
+	}{
+		{"valid options pass", func(*options) {}, ""},
+		{"a missing namespace is named with its environment variable", func(o *options) { o.namespace = "" }, "$POD_NAMESPACE"},
+		{"a poll interval below one second is refused", func(o *options) { o.rotationPollSeconds = 0 }, "--rotation-poll-interval-in-seconds"},
+		{"a non-positive provider timeout is refused", func(o *options) { o.providerTimeout = 0 }, "--provider-timeout"},
+		{"no concurrent syncs is refused", func(o *options) { o.maxConcurrentSyncs = 0 }, "--max-concurrent-syncs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := valid
+			tt.mutate(&o)
+			err := o.validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("validate() = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("validate() = %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
