@@ -52,12 +52,12 @@ envtest: ## Build envtest's kube-apiserver and etcd from source into bin/k8s (ca
 .PHONY: test
 test: vet ## Run all tests, on envtest for integration suites.
 	@mkdir -p $(REPORTS)
-	KUBEBUILDER_ASSETS="$$($(ENVTEST))" $(GO) test -race -count=1 ./... 2>&1 | tee $(REPORTS)/test.log
+	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) test -race -count=1 ./... 2>&1 | tee $(REPORTS)/test.log
 
 .PHONY: conformance
 conformance: ## Run the conformance suite on envtest with the in-process fake vault.
 	@mkdir -p $(REPORTS)
-	KUBEBUILDER_ASSETS="$$($(ENVTEST))" $(GINKGO) --procs=1 --junit-report=conformance-junit.xml --output-dir=$(REPORTS) ./controller/
+	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GINKGO) --procs=1 --junit-report=conformance-junit.xml --output-dir=$(REPORTS) ./controller/
 
 ##@ Build
 

@@ -24,6 +24,7 @@ import (
 
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/controller"
 )
 
 // canary values: the only secret values of the suite.
@@ -163,6 +164,49 @@ var _ = Describe("SecretSync reconciler", func() {
 		Expect(k8s.Create(ctx, ss)).To(Succeed())
 		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonControllerSpcError)
 		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(ContainSubstring(`SecretProviderClass "missing" not found`))
+	})
+
+	It("reports Create/ControllerSyncFailed naming the ServiceAccount when it does not exist", func() {
+		ss := newSecretSync(ns, "app")
+		ss.Spec.ServiceAccountName = "nobody"
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonControllerSyncFailed)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(ContainSubstring(`ServiceAccount "nobody"`))
+		Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, &corev1.Secret{}))).To(BeTrue())
+	})
+
+	It("reports Create/ControllerSpcError naming the provider when no provider socket exists for it", func() {
+		Expect(k8s.Create(ctx, &spcv1.SecretProviderClass{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "elsewhere"},
+			Spec:       spcv1.SecretProviderClassSpec{Provider: "vault-of-elsewhere"},
+		})).To(Succeed())
+		ss := newSecretSync(ns, "app")
+		ss.Spec.SecretProviderClassName = "elsewhere"
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonControllerSpcError)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(ContainSubstring(`provider "vault-of-elsewhere"`))
+	})
+
+	It("reports Create/UserInputValidationFailed listing the returned paths when a sourcePath is not returned", func() {
+		ss := newSecretSync(ns, "app")
+		ss.Spec.SecretObject.Data = append(ss.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{SourcePath: "c", TargetKey: "key-c"})
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonUserInputValidationFailed)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(And(ContainSubstring(`sourcePath "c"`), ContainSubstring("it returned a, b")))
+	})
+
+	It("keeps the syncHash key in a Secret it creates once and reuses", func() {
+		key := client.ObjectKey{Namespace: ns, Name: "hash-key"}
+		first, err := controller.LoadHashKey(ctx, k8s, key)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(first).To(HaveLen(32))
+		second, err := controller.LoadHashKey(ctx, k8s, key)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(second).To(Equal(first))
+
+		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "short-key"}, Data: map[string][]byte{"key": []byte("short")}})).To(Succeed())
+		_, err = controller.LoadHashKey(ctx, k8s, client.ObjectKey{Namespace: ns, Name: "short-key"})
+		Expect(err).To(MatchError(ContainSubstring("holds 5 bytes, want at least 32")))
 	})
 
 	It("shows the reason of the latest check in kubectl's columns", func() {

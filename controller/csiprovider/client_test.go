@@ -90,7 +90,10 @@ func TestMountFailures(t *testing.T) {
 		{"a gRPC status from the provider keeps its code", "denied",
 			func(err error) bool { return status.Code(errors.Unwrap(err)) == codes.InvalidArgument }, "keyvaultName is not set"},
 		{"an error code in the response becomes a ProviderError", "coded",
-			func(err error) bool { var pe *csiprovider.ProviderError; return errors.As(err, &pe) && pe.Code == "GRPCProviderError" }, "GRPCProviderError"},
+			func(err error) bool {
+				var pe *csiprovider.ProviderError
+				return errors.As(err, &pe) && pe.Code == "GRPCProviderError"
+			}, "GRPCProviderError"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
