@@ -10,6 +10,7 @@ GINKGO ?= $(GO) tool ginkgo
 # them from source on first use (see hack/envtest.sh).
 ENVTEST ?= hack/envtest.sh
 REPORTS ?= _output/reports
+FUZZTIME ?= 60s
 
 .PHONY: all
 all: build
@@ -58,6 +59,16 @@ test: vet ## Run all tests, on envtest for integration suites.
 conformance: ## Run the conformance suite on envtest with the in-process fake vault.
 	@mkdir -p $(REPORTS)
 	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GINKGO) --procs=1 --junit-report=conformance-junit.xml --output-dir=$(REPORTS) ./controller/
+
+.PHONY: bench
+bench: ## Run the benchmarks (speed and memory targets live here, not in timed tests).
+	@mkdir -p $(REPORTS)
+	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) test -run '^$$' -bench . -benchmem ./... 2>&1 | tee $(REPORTS)/bench.txt
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 60s).
+	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./fakevault/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./fakevault/keyvault/
 
 ##@ Build
 

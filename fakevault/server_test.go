@@ -21,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+	"k8s.io/utils/ptr"
 
 	"github.com/kvsync/kvsync/fakevault"
 	"github.com/kvsync/kvsync/fakevault/entra"
@@ -127,7 +128,7 @@ func TestWorkloadIdentityReadsASecretWithAFederatedServiceAccountToken(t *testin
 	if *resp.Value != canary {
 		t.Error("GetSecret returned another value")
 	}
-	if _, err := client.SetSecret(context.Background(), "api-key", azsecrets.SetSecretParameters{Value: ptr("x")}, nil); !hasCode(err, "ForbiddenByRbac") {
+	if _, err := client.SetSecret(context.Background(), "api-key", azsecrets.SetSecretParameters{Value: ptr.To("x")}, nil); !hasCode(err, "ForbiddenByRbac") {
 		t.Errorf("a Secrets User set a secret: %v", err)
 	}
 }
@@ -294,5 +295,3 @@ func must2[T any](_ T, err error) {
 		panic(err)
 	}
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -54,17 +54,17 @@ type Options struct {
 // tenant.
 type Application struct {
 	// ClientID is the application (client) ID, the appid claim. A GUID.
-	ClientID string
+	ClientID string `json:"clientId"`
 	// ObjectID is the service principal's object ID, the oid and sub
 	// claims. Generated (a GUID) if empty.
-	ObjectID string
+	ObjectID string `json:"objectId,omitempty"`
 	// DisplayName is the application's name. Informational.
-	DisplayName string
+	DisplayName string `json:"displayName,omitempty"`
 	// ClientSecrets are the secret values the application may present.
-	ClientSecrets []string
+	ClientSecrets []string `json:"clientSecrets,omitempty"`
 	// FederatedCredentials are the external identities the application
 	// trusts.
-	FederatedCredentials []FederatedCredential
+	FederatedCredentials []FederatedCredential `json:"federatedCredentials,omitempty"`
 }
 
 // FederatedCredential is a federated identity credential of an application:
@@ -73,16 +73,16 @@ type Application struct {
 // case-sensitive, as in Entra since 2025.
 type FederatedCredential struct {
 	// Name names the credential. Informational.
-	Name string
+	Name string `json:"name,omitempty"`
 	// Issuer is the assertion issuer, e.g. the Kubernetes API server's
 	// service-account issuer URL. An https URL.
-	Issuer string
+	Issuer string `json:"issuer"`
 	// Subject is the assertion subject, e.g.
 	// system:serviceaccount:<namespace>:<name>.
-	Subject string
+	Subject string `json:"subject"`
 	// Audiences are the accepted assertion audiences. Defaults to
 	// [TokenExchangeAudience].
-	Audiences []string
+	Audiences []string `json:"audiences,omitempty"`
 }
 
 // Authority is a fake Microsoft Entra ID token service. It holds tenants,

@@ -1,6 +1,7 @@
 package keyvault
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -18,66 +19,66 @@ type VaultConfig struct {
 	// Name is the vault name, the first label of its host. Key Vault rules
 	// apply: 3-24 characters, letters, digits and hyphens, starting with a
 	// letter, ending with a letter or digit, no consecutive hyphens.
-	Name string
+	Name string `json:"name"`
 	// TenantID is the Entra tenant the vault trusts. Required.
-	TenantID string
+	TenantID string `json:"tenantId,omitempty"`
 	// SubscriptionID and ResourceGroup place the vault in Azure Resource
 	// Manager; they appear in RBAC denial messages. They default to the
 	// zero GUID and "kvsync".
-	SubscriptionID string
-	ResourceGroup  string
+	SubscriptionID string `json:"subscriptionId,omitempty"`
+	ResourceGroup  string `json:"resourceGroup,omitempty"`
 	// Location is the region the vault reports (x-ms-keyvault-region and
 	// "Vault: <name>;location=<region>" in messages). Defaults to
 	// Options.Region.
-	Location string
+	Location string `json:"location,omitempty"`
 
 	// UseAccessPolicies selects the legacy access policy model: requests
 	// are authorized by AccessPolicies (enableRbacAuthorization=false in
 	// ARM). By default the vault uses Azure RBAC, the model Azure
 	// recommends, and authorizes by RoleAssignments; the other list is
 	// ignored, as the service ignores it.
-	UseAccessPolicies bool
+	UseAccessPolicies bool `json:"useAccessPolicies,omitempty"`
 	// RoleAssignments grant built-in roles to principals (RBAC model).
-	RoleAssignments []RoleAssignment
+	RoleAssignments []RoleAssignment `json:"roleAssignments,omitempty"`
 	// AccessPolicies grant per-kind permissions to principals (access
 	// policy model).
-	AccessPolicies []AccessPolicy
+	AccessPolicies []AccessPolicy `json:"accessPolicies,omitempty"`
 
 	// Network holds the firewall and private endpoint settings.
-	Network NetworkRules
+	Network NetworkRules `json:"network,omitzero"`
 
 	// SoftDeleteDisabled turns soft delete off: deletes purge at once and
 	// the recovery level is Purgeable. Soft delete is on by default.
-	SoftDeleteDisabled bool
+	SoftDeleteDisabled bool `json:"softDeleteDisabled,omitempty"`
 	// SoftDeleteRetentionDays is how long deleted objects stay recoverable,
 	// 7 to 90; zero means 90.
-	SoftDeleteRetentionDays int
+	SoftDeleteRetentionDays int `json:"softDeleteRetentionDays,omitempty"`
 	// PurgeProtection forbids purging deleted objects before their
 	// retention ends.
-	PurgeProtection bool
+	PurgeProtection bool `json:"purgeProtection,omitempty"`
 
 	// RateLimit, when set, throttles the vault: more than Requests
 	// authenticated requests in a Window are answered 429 Throttled with
 	// Retry-After.
-	RateLimit *RateLimit
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 
 	// InterleaveEmptyPages makes every list answer that has a next page
 	// followed by an empty page with a nextLink, as the real service
 	// sometimes answers. Clients must follow nextLink past empty pages.
-	InterleaveEmptyPages bool
+	InterleaveEmptyPages bool `json:"interleaveEmptyPages,omitempty"`
 }
 
 // RoleAssignment grants a built-in Key Vault role to a principal.
 type RoleAssignment struct {
 	// PrincipalID is the object ID (oid claim) of the user, service
 	// principal or managed identity.
-	PrincipalID string
+	PrincipalID string `json:"principalId"`
 	// Role is a built-in role name such as RoleSecretsUser ("Key Vault
 	// Secrets User") or its role definition GUID.
-	Role string
+	Role string `json:"role"`
 	// Scope narrows the assignment to one object, e.g. "secrets/db-password"
 	// or "certificates/tls". Empty means the whole vault.
-	Scope string
+	Scope string `json:"scope,omitempty"`
 }
 
 // AccessPolicy grants permissions to a principal under the access policy
@@ -91,10 +92,10 @@ type RoleAssignment struct {
 // "all" grants every permission of its kind.
 type AccessPolicy struct {
 	// ObjectID is the principal's object ID (oid claim).
-	ObjectID     string
-	Secrets      []string
-	Keys         []string
-	Certificates []string
+	ObjectID     string   `json:"objectId"`
+	Secrets      []string `json:"secrets,omitempty"`
+	Keys         []string `json:"keys,omitempty"`
+	Certificates []string `json:"certificates,omitempty"`
 }
 
 // NetworkRules are a vault's network settings. A request passes when its
@@ -104,20 +105,20 @@ type AccessPolicy struct {
 // AllowedNetworks) and the address is in none of AllowedNetworks.
 type NetworkRules struct {
 	// PublicNetworkAccessDisabled turns public network access off.
-	PublicNetworkAccessDisabled bool
+	PublicNetworkAccessDisabled bool `json:"publicNetworkAccessDisabled,omitempty"`
 	// DefaultDeny turns the firewall on even with no AllowedNetworks.
-	DefaultDeny bool
+	DefaultDeny bool `json:"defaultDeny,omitempty"`
 	// AllowedNetworks are the IP rules of the firewall.
-	AllowedNetworks []netip.Prefix
+	AllowedNetworks []netip.Prefix `json:"allowedNetworks,omitempty"`
 	// PrivateEndpointNetworks are the client addresses that reach the vault
 	// through a private endpoint.
-	PrivateEndpointNetworks []netip.Prefix
+	PrivateEndpointNetworks []netip.Prefix `json:"privateEndpointNetworks,omitempty"`
 }
 
 // RateLimit throttles a vault to Requests per Window.
 type RateLimit struct {
-	Requests int
-	Window   time.Duration
+	Requests int           `json:"requests"`
+	Window   time.Duration `json:"window"`
 }
 
 var (
@@ -259,4 +260,30 @@ func (c *VaultConfig) recoverableDays() int {
 		return 0
 	}
 	return c.SoftDeleteRetentionDays
+}
+
+// rateLimitJSON is the JSON form of RateLimit: the window as a duration
+// string such as "10s".
+type rateLimitJSON struct {
+	Requests int    `json:"requests"`
+	Window   string `json:"window"`
+}
+
+// MarshalJSON encodes the window as a duration string.
+func (r RateLimit) MarshalJSON() ([]byte, error) {
+	return json.Marshal(rateLimitJSON{Requests: r.Requests, Window: r.Window.String()})
+}
+
+// UnmarshalJSON decodes the window from a duration string such as "10s".
+func (r *RateLimit) UnmarshalJSON(data []byte) error {
+	var j rateLimitJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	w, err := time.ParseDuration(j.Window)
+	if err != nil {
+		return fmt.Errorf("rate limit window: %w", err)
+	}
+	*r = RateLimit{Requests: j.Requests, Window: w}
+	return nil
 }

@@ -1,0 +1,136 @@
+// Command fakevault runs the fake Azure Key Vault and Entra ID out of
+// process: the HTTPS endpoint for <vault>.vault.azure.net and
+// login.microsoftonline.com, an admin API to seed it and read its journal,
+// and an HTTP CONNECT proxy that reaches it for clients configured only with
+// HTTPS_PROXY and SSL_CERT_FILE.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kvsync/kvsync/fakevault"
+)
+
+// options are the command's flags.
+type options struct {
+	listen        string
+	adminListen   string
+	proxyListen   string
+	caOut         string
+	region        string
+	tokenLifetime time.Duration
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fakevault: %v\n", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(ctx, o, logger, nil); err != nil {
+		logger.Error("fakevault stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string, out io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("fakevault", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8443", "HTTPS address of the vaults and login.microsoftonline.com; point DNS (or the proxy) here.")
+	fs.StringVar(&o.adminListen, "admin-listen", "127.0.0.1:8080", "HTTP address of the admin API; empty disables it. It has no authentication.")
+	fs.StringVar(&o.proxyListen, "proxy-listen", "127.0.0.1:3128", "HTTP CONNECT proxy address for HTTPS_PROXY; empty disables it.")
+	fs.StringVar(&o.caOut, "ca-out", "", "Write the CA bundle (PEM) clients must trust to this file.")
+	fs.StringVar(&o.region, "region", "eastus", "Azure region the vaults report.")
+	fs.DurationVar(&o.tokenLifetime, "token-lifetime", time.Hour, "Lifetime of issued access tokens.")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.listen == "" {
+		return o, errors.New("--listen must not be empty")
+	}
+	if o.tokenLifetime < time.Minute {
+		return o, fmt.Errorf("--token-lifetime must be at least 1m, got %s", o.tokenLifetime)
+	}
+	return o, nil
+}
+
+// addrs are the addresses run listens on, once it is ready.
+type addrs struct{ https, admin, proxy string }
+
+// run serves until ctx ends. ready, when not nil, receives the listening
+// addresses.
+func run(ctx context.Context, o options, logger *slog.Logger, ready func(addrs)) error {
+	srv, err := fakevault.NewServer(fakevault.Options{Addr: o.listen, Region: o.region, TokenLifetime: o.tokenLifetime})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if o.caOut != "" {
+		if err := os.WriteFile(o.caOut, srv.CAPEM(), 0o644); err != nil {
+			return fmt.Errorf("writing CA bundle: %w", err)
+		}
+	}
+	a := addrs{https: srv.Addr()}
+	var servers []*http.Server
+	errs := make(chan error, 2)
+	serve := func(addr string, h http.Handler) (string, error) {
+		lis, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", fmt.Errorf("listening on %s: %w", addr, err)
+		}
+		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, hs)
+		go func() {
+			if err := hs.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+				errs <- err
+			}
+		}()
+		return lis.Addr().String(), nil
+	}
+	if o.adminListen != "" {
+		if a.admin, err = serve(o.adminListen, srv.AdminHandler()); err != nil {
+			return err
+		}
+	}
+	if o.proxyListen != "" {
+		if a.proxy, err = serve(o.proxyListen, srv.ProxyHandler()); err != nil {
+			return err
+		}
+	}
+	logger.Info("fakevault serving", "https", a.https, "admin", a.admin, "proxy", a.proxy,
+		"tenant", fakevault.DefaultTenantID, "clientID", fakevault.DefaultClientID, "caBundle", o.caOut)
+	if ready != nil {
+		ready(a)
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, hs := range servers {
+		_ = hs.Shutdown(shutdown)
+	}
+	return err
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvsync/kvsync/fakevault"
+)
+
+func TestParseFlagsRefusesBadInputWithAClearError(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen="}, "--listen"},
+		{[]string{"--token-lifetime=1s"}, "--token-lifetime"},
+		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"--no-such-flag"}, "not defined"},
+	} {
+		_, err := parseFlags(tt.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseFlags(%q) = %v, want an error naming %s", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestTheBinarySeedsAVaultOverTheAdminAPIAndServesItThroughTheProxy(t *testing.T) {
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan addrs, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, options{listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", proxyListen: "127.0.0.1:0", caOut: caFile, region: "westeurope", tokenLifetime: time.Hour},
+			slog.New(slog.NewTextHandler(io.Discard, nil)), func(a addrs) { ready <- a })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	a := <-ready
+	admin := "http://" + a.admin
+
+	post := func(method, path, body string, want int) []byte {
+		t.Helper()
+		req, err := http.NewRequest(method, admin+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, out, want)
+		}
+		return out
+	}
+	post("POST", "/vaults", `{"name":"contoso"}`, 200)
+	out := post("PUT", "/vaults/contoso/secrets/db-password", `{"value":"kvsync-canary-bin"}`, 200)
+	var set struct{ Version string }
+	if err := json.Unmarshal(out, &set); err != nil || len(set.Version) != 32 {
+		t.Fatalf("set secret answered %s", out)
+	}
+	post("POST", "/vaults/contoso/certificates/web", `{"contentType":"application/x-pem-file","dnsNames":["web.example"]}`, 200)
+	post("PUT", "/vaults/nope/secrets/x", `{"value":"v"}`, 404)
+	post("PUT", "/vaults/contoso/secrets/bad_name", `{"value":"v"}`, 400)
+	post("PUT", "/vaults/contoso/secrets/x", `{"value":"v","unknown":1}`, 400)
+
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(caPEM, []byte(post("GET", "/ca.pem", "", 200))) {
+		t.Error("--ca-out and /ca.pem differ")
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	proxyURL, _ := url.Parse("http://" + a.proxy)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get(fakevault.VaultURL("contoso") + "secrets/db-password/?api-version=7.4")
+	if err != nil {
+		t.Fatalf("GET through the proxy: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "login.microsoftonline.com") {
+		t.Errorf("unauthenticated GET answered %d %q, want the 401 challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	if region := resp.Header.Get("x-ms-keyvault-region"); region != "westeurope" {
+		t.Errorf("region header %q, want westeurope", region)
+	}
+
+	journal := post("GET", "/journal", "", 200)
+	if bytes.Contains(journal, []byte("kvsync-canary-bin")) || !bytes.Contains(journal, []byte(`"status":401`)) {
+		t.Errorf("journal: %s", journal)
+	}
+}
