@@ -1,0 +1,136 @@
+package provider
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// mountError turns a failure to read an object into a gRPC status whose
+// message names the object and the vault and keeps the real cause: the Key
+// Vault error code and message, the Entra ID AADSTS error, the DNS or TLS
+// failure, or the deadline. Messages never hold secret values: vault error
+// bodies carry none, and values are never formatted into errors.
+func mountError(p *mountParams, o object, err error) error {
+	where := fmt.Sprintf("%s in key vault %q", o.describe(), p.vault)
+	if o.Version != "" {
+		where = fmt.Sprintf("%s version %s in key vault %q", o.describe(), o.Version, p.vault)
+	}
+	code, cause := classify(err)
+	return status.Errorf(code, "reading %s: %s", where, cause)
+}
+
+// classify returns the gRPC code and a one-line cause of err.
+func classify(err error) (codes.Code, string) {
+	var respErr *azcore.ResponseError
+	var authErr *azidentity.AuthenticationFailedError
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostnameErr x509.HostnameError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &authErr):
+		return codes.Unauthenticated, "workload identity token exchange failed: " + entraCause(authErr)
+	case errors.As(err, &respErr):
+		return vaultCode(respErr.StatusCode), vaultCause(respErr)
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded, "the key vault did not answer before the mount deadline (network unreachable, blocked by a firewall or gateway, or the vault is slow): " + err.Error()
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled, "the mount was cancelled"
+	case errors.As(err, &dnsErr):
+		return codes.Unavailable, fmt.Sprintf("DNS lookup of %s failed (%s): check the vault name, and with a private endpoint that the name resolves to its private address", dnsErr.Name, dnsErr.Err)
+	case errors.As(err, &certErr), errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr):
+		return codes.Unavailable, "TLS verification of the key vault failed (a proxy or gateway intercepting TLS, or a wrong private endpoint?): " + err.Error()
+	case errors.Is(err, errObjectData), errors.Is(err, errNoEnabledVersion):
+		return codes.FailedPrecondition, err.Error()
+	case errors.As(err, &opErr):
+		return codes.Unavailable, "cannot connect to the key vault: " + err.Error()
+	}
+	return codes.Unknown, err.Error()
+}
+
+// vaultCode maps a Key Vault HTTP status to a gRPC code. A 400 is not
+// InvalidArgument: that code means "fix the SecretProviderClass", and a
+// vault's BadParameter is about the vault request.
+func vaultCode(status int) codes.Code {
+	switch {
+	case status == http.StatusUnauthorized:
+		return codes.Unauthenticated
+	case status == http.StatusForbidden:
+		return codes.PermissionDenied
+	case status == http.StatusNotFound:
+		return codes.NotFound
+	case status == http.StatusTooManyRequests:
+		return codes.ResourceExhausted
+	case status >= 500:
+		return codes.Unavailable
+	}
+	return codes.FailedPrecondition
+}
+
+// vaultCause renders a Key Vault error as "Code/InnerCode (HTTP n): message".
+func vaultCause(e *azcore.ResponseError) string {
+	code, inner, msg := e.ErrorCode, "", ""
+	if e.RawResponse != nil {
+		body, _ := runtime.Payload(e.RawResponse)
+		var envelope struct {
+			Error struct {
+				Code       string `json:"code"`
+				Message    string `json:"message"`
+				InnerError *struct {
+					Code string `json:"code"`
+				} `json:"innererror"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(body, &envelope) == nil {
+			if envelope.Error.Code != "" {
+				code = envelope.Error.Code
+			}
+			msg = envelope.Error.Message
+			if envelope.Error.InnerError != nil {
+				inner = envelope.Error.InnerError.Code
+			}
+		}
+	}
+	if code == "" {
+		code = http.StatusText(e.StatusCode)
+	}
+	if inner != "" {
+		code += "/" + inner
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
+	if msg == "" {
+		return fmt.Sprintf("%s (HTTP %d)", code, e.StatusCode)
+	}
+	return fmt.Sprintf("%s (HTTP %d): %s", code, e.StatusCode, msg)
+}
+
+// entraCause extracts "AADSTSnnnn: text" from an Entra ID failure.
+func entraCause(e *azidentity.AuthenticationFailedError) string {
+	if e.RawResponse != nil {
+		body, _ := runtime.Payload(e.RawResponse)
+		var aad struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		if json.Unmarshal(body, &aad) == nil && aad.Description != "" {
+			first, _, _ := strings.Cut(aad.Description, "\r\n")
+			return fmt.Sprintf("%s (HTTP %d, %s)", first, e.RawResponse.StatusCode, aad.Error)
+		}
+	}
+	first, _, _ := strings.Cut(e.Error(), "\n")
+	return first
+}
