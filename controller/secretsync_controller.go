@@ -3,18 +3,25 @@ package controller
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -31,6 +38,12 @@ const DefaultTokenAudience = "api://AzureADTokenExchange"
 // DefaultRotationPollInterval is how often a SecretSync is checked against
 // the secret store when nothing else triggers a check.
 const DefaultRotationPollInterval = time.Hour
+
+// Backoff of a SecretSync whose check failed transiently.
+const (
+	failureBaseDelay = time.Second
+	failureMaxDelay  = 5 * time.Minute
+)
 
 // conflictRetryDelay is how soon a pass whose status write lost a race with a
 // newer write runs again.
@@ -49,6 +62,9 @@ type SecretSyncReconciler struct {
 	APIReader client.Reader
 	// Providers reaches the providers' sockets.
 	Providers *csiprovider.Client
+	// Recorder records Events when the outcome of a SecretSync changes. Nil
+	// records none.
+	Recorder events.EventRecorder
 	// HashKey keys the syncHash digest. It must stay the same across
 	// restarts, or every SecretSync is rewritten once after a restart.
 	HashKey []byte
@@ -58,11 +74,30 @@ type SecretSyncReconciler struct {
 	// RotationPollInterval is the time between two checks of one SecretSync.
 	// Zero means DefaultRotationPollInterval.
 	RotationPollInterval time.Duration
+	// Jitter is the largest random delay added to each poll, so that
+	// SecretSyncs created together do not poll together.
+	Jitter time.Duration
+	// PartialSync writes the items that succeeded when others failed, and
+	// reports PartialSync (the SSE's enablePartialSecretSync, default true).
+	PartialSync bool
+	// AllowedSecretTypes are the Secret types a SecretSync may write. Nil
+	// means DefaultAllowedSecretTypes.
+	AllowedSecretTypes []corev1.SecretType
+	// MountsPerVaultPerSecond bounds the Mount calls for one vault. Zero
+	// means DefaultMountsPerVaultPerSecond.
+	MountsPerVaultPerSecond float64
 	// MaxConcurrentSyncs is the number of SecretSyncs checked in parallel.
 	// Zero means 1.
 	MaxConcurrentSyncs int
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
+
+	tokens   *tokenCache
+	limiters *vaultLimiters
+	// ownWrites holds, per SecretSync, the resourceVersion of the Secret the
+	// controller last wrote, so that the watch event of its own write does
+	// not trigger another check.
+	ownWrites sync.Map
 }
 
 // +kubebuilder:rbac:groups=secret-sync.x-k8s.io,resources=secretsyncs,verbs=get;list;watch
@@ -74,12 +109,16 @@ type SecretSyncReconciler struct {
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
 
 // Reconcile runs one check of a SecretSync: it brings the Secret up to date
-// when it can and records the outcome in the status. A returned error means
-// the check failed transiently and is retried with backoff; otherwise the
-// next check is scheduled after the rotation poll interval.
+// when it can and records the outcome in the status, writing it only when it
+// changed. A transient failure is retried with a per-SecretSync backoff;
+// otherwise the next check comes after the rotation poll interval plus
+// jitter, or earlier when the SecretSync, its class or its Secret change.
 func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
 	ss := &ssv1alpha1.SecretSync{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ss); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.ownWrites.Delete(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !ss.DeletionTimestamp.IsZero() {
@@ -87,40 +126,81 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		return ctrl.Result{}, nil
 	}
 
+	start := r.now()
 	s := &syncScope{secretSync: ss}
 	syncErr := r.sync(ctx, s)
-	if err := r.patchStatus(ctx, ss, computeStatus(ss.Status, s, syncErr, r.now())); err != nil {
+	status := computeStatus(ss.Status, s, syncErr, r.now())
+	observeSync(latestReason(status), r.now().Sub(start))
+	prev := latestCondition(ss.Status)
+	changed, err := r.patchStatus(ctx, ss, status)
+	if err != nil {
 		if apierrors.IsConflict(err) {
 			// The pass started from a stale copy; its outcome is dropped and
 			// the check runs again on the fresh one.
 			return ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
 		}
+		r.event(ss, corev1.EventTypeWarning, ssv1alpha1.ReasonControllerSyncFailed,
+			"the SecretSync status could not be written: %s", apiMessage(err))
 		return ctrl.Result{}, fmt.Errorf("writing SecretSync status: %w", err)
 	}
+	if changed || s.wrote {
+		r.recordOutcome(ss, prev, s)
+	}
 	if syncErr != nil {
-		ctrl.LoggerFrom(ctx).Info("Sync failed", "reason", syncErr.reason, "message", syncErr.message)
+		ctrl.LoggerFrom(ctx).Info("Sync did not complete", "reason", syncErr.reason, "message", syncErr.message)
 		if syncErr.transient {
 			return ctrl.Result{}, syncErr
 		}
 	}
-	return ctrl.Result{RequeueAfter: r.pollInterval()}, nil
+	return ctrl.Result{RequeueAfter: r.nextPoll()}, nil
 }
 
-// patchStatus writes status when it differs from what ss holds. The patch is
-// conditional on the resourceVersion the pass started from, so a pass that
-// read a stale SecretSync from the cache cannot overwrite a newer status.
-func (r *SecretSyncReconciler) patchStatus(ctx context.Context, ss *ssv1alpha1.SecretSync, status ssv1alpha1.SecretSyncStatus) error {
+// patchStatus writes status when it differs from what ss holds and reports
+// whether it did. The patch is conditional on the resourceVersion the pass
+// started from, so a pass that read a stale SecretSync from the cache cannot
+// overwrite a newer status.
+func (r *SecretSyncReconciler) patchStatus(ctx context.Context, ss *ssv1alpha1.SecretSync, status ssv1alpha1.SecretSyncStatus) (bool, error) {
 	if statusEqual(ss.Status, status) {
-		return nil
+		return false, nil
 	}
 	base := ss.DeepCopy()
 	ss.Status = status
-	return r.Client.Status().Patch(ctx, ss, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	return true, r.Client.Status().Patch(ctx, ss, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+}
+
+// recordOutcome records an Event on state changes only: when the latest
+// condition's type, status or reason differs from the one before the pass,
+// or when the pass wrote the Secret.
+func (r *SecretSyncReconciler) recordOutcome(ss *ssv1alpha1.SecretSync, prev metav1.Condition, s *syncScope) {
+	latest := latestCondition(ss.Status)
+	if !s.wrote && prev.Type == latest.Type && prev.Status == latest.Status && prev.Reason == latest.Reason {
+		return
+	}
+	eventType := corev1.EventTypeNormal
+	if latest.Status != metav1.ConditionTrue {
+		eventType = corev1.EventTypeWarning
+	}
+	r.event(ss, eventType, latest.Reason, "%s", truncate(latest.Message, 1024))
+}
+
+func (r *SecretSyncReconciler) event(ss *ssv1alpha1.SecretSync, eventType, reason, format string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(ss, nil, eventType, reason, "Sync", format, args...)
+	}
 }
 
 // SetupWithManager registers the reconciler with mgr. The manager's cache
 // must be built with CacheOptions.
 func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	registerMetrics()
+	lastSuccess.setReader(mgr.GetClient())
+	r.tokens = &tokenCache{client: r.Client, audience: r.tokenAudience(), now: r.now, tokens: map[tokenKey]cachedToken{}}
+	perSecond := r.MountsPerVaultPerSecond
+	if perSecond <= 0 {
+		perSecond = DefaultMountsPerVaultPerSecond
+	}
+	r.limiters = &vaultLimiters{perSecond: perSecond, limiters: map[string]*rate.Limiter{}}
+
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &ssv1alpha1.SecretSync{}, spcNameField,
 		func(o client.Object) []string {
 			return []string{o.(*ssv1alpha1.SecretSync).Spec.SecretProviderClassName}
@@ -130,11 +210,34 @@ func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&ssv1alpha1.SecretSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&corev1.Secret{}).
-		Watches(&spcv1.SecretProviderClass{}, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForClass)).
+		Owns(&corev1.Secret{}, builder.WithPredicates(predicate.Funcs{
+			CreateFunc: func(e event.CreateEvent) bool { return !r.isOwnWrite(e.Object) },
+			UpdateFunc: func(e event.UpdateEvent) bool { return !r.isOwnWrite(e.ObjectNew) },
+		})).
+		Watches(&spcv1.SecretProviderClass{}, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForClass),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named("secretsync").
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentSyncs, 1)}).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: max(r.MaxConcurrentSyncs, 1),
+			RateLimiter: workqueue.NewTypedMaxOfRateLimiter(
+				workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](failureBaseDelay, failureMaxDelay),
+				&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(50), 500)},
+			),
+		}).
 		Complete(r)
+}
+
+// isOwnWrite reports whether a Secret event is the echo of the controller's
+// own latest write of it.
+func (r *SecretSyncReconciler) isOwnWrite(o client.Object) bool {
+	for _, ref := range o.GetOwnerReferences() {
+		if ref.Kind != "SecretSync" {
+			continue
+		}
+		rv, ok := r.ownWrites.Load(types.NamespacedName{Namespace: o.GetNamespace(), Name: ref.Name})
+		return ok && rv == o.GetResourceVersion()
+	}
+	return false
 }
 
 // secretSyncsForClass maps a SecretProviderClass to the SecretSyncs that use it.
@@ -173,11 +276,16 @@ func (r *SecretSyncReconciler) now() time.Time {
 	return time.Now()
 }
 
-func (r *SecretSyncReconciler) pollInterval() time.Duration {
-	if r.RotationPollInterval > 0 {
-		return r.RotationPollInterval
+// nextPoll is the delay to the next poll-triggered check.
+func (r *SecretSyncReconciler) nextPoll() time.Duration {
+	d := r.RotationPollInterval
+	if d <= 0 {
+		d = DefaultRotationPollInterval
 	}
-	return DefaultRotationPollInterval
+	if r.Jitter > 0 {
+		d += rand.N(r.Jitter)
+	}
+	return d
 }
 
 func (r *SecretSyncReconciler) tokenAudience() string {

@@ -15,6 +15,9 @@ import (
 // computeStatus returns the status a pass leads to, from the previous status,
 // what the pass observed and how it ended. It is a pure function.
 //
+// PartialSync is a failure (status False) that still records the syncHash of
+// what was written.
+//
 // The pass's condition is Update when a managed Secret existed at the start
 // of the pass and Create otherwise. The condition set last is moved to the
 // end of the list, so the last condition is always the outcome of the latest
@@ -32,6 +35,10 @@ func computeStatus(prev ssv1alpha1.SecretSyncStatus, s *syncScope, syncErr *sync
 			t := metav1.NewTime(now).Rfc3339Copy()
 			st.LastSuccessfulSyncTime = &t
 		}
+		st.SyncHash = s.hash
+	} else if syncErr.reason == ssv1alpha1.ReasonPartialSync && s.hash != "" {
+		// The Secret holds what the pass computed, failed items included
+		// with their previous values.
 		st.SyncHash = s.hash
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
@@ -63,6 +70,18 @@ func syncCondition(s *syncScope, syncErr *syncError) metav1.Condition {
 			Message: fmt.Sprintf("Secret %q is up to date with SecretProviderClass %q: no change was needed.", ss.Name, ss.Spec.SecretProviderClassName)}
 	}
 }
+
+// latestCondition returns the condition set by the latest check, or the
+// zero condition.
+func latestCondition(st ssv1alpha1.SecretSyncStatus) metav1.Condition {
+	if len(st.Conditions) == 0 {
+		return metav1.Condition{}
+	}
+	return st.Conditions[len(st.Conditions)-1]
+}
+
+// latestReason returns the reason of the latest check.
+func latestReason(st ssv1alpha1.SecretSyncStatus) string { return latestCondition(st).Reason }
 
 // lastSucceeded reports whether the latest check recorded in conds succeeded.
 func lastSucceeded(conds []metav1.Condition) bool {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,9 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,7 +20,6 @@ import (
 
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
-	"github.com/kvsync/kvsync/controller/csiprovider"
 )
 
 // Mount attributes the controller adds to the SecretProviderClass parameters,
@@ -36,8 +33,8 @@ const (
 	attrSecretProviderCls  = "secretProviderClass"
 )
 
-// tokenExpirationSeconds is the lifetime requested for ServiceAccount tokens.
-const tokenExpirationSeconds = 600
+// maxMessageBytes bounds a condition message (the API allows 32768).
+const maxMessageBytes = 30000
 
 // syncScope is what one pass observed and decided.
 type syncScope struct {
@@ -46,10 +43,12 @@ type syncScope struct {
 	// was none, so the pass creates it.
 	existing *corev1.Secret
 	class    *spcv1.SecretProviderClass
-	// desired is the Secret content the provider's files call for.
+	// desired is the Secret content the pass wants.
 	desired *desiredSecret
 	// hash is the syncHash of desired.
 	hash string
+	// items are the per-item outcomes when some items failed.
+	items []itemStatus
 	// wrote is true when the pass applied the Secret.
 	wrote bool
 }
@@ -62,8 +61,16 @@ type desiredSecret struct {
 	annotations map[string]string
 }
 
-// syncError is a failed pass: the reason and message for the condition, and
-// whether retrying soon may help.
+// itemStatus is one entry of the PartialSync summary.
+type itemStatus struct {
+	TargetKey  string `json:"targetKey"`
+	SourcePath string `json:"sourcePath"`
+	Status     string `json:"status"`
+	Error      string `json:"error,omitempty"`
+}
+
+// syncError is a pass that did not bring the Secret fully up to date: the
+// reason and message for the condition, and whether retrying soon may help.
 type syncError struct {
 	reason    string
 	message   string
@@ -79,18 +86,28 @@ func fail(reason string, transient bool, err error, format string, args ...any) 
 }
 
 // sync runs one pass and records what it saw in s. A nil result means the
-// Secret is up to date.
-func (r *SecretSyncReconciler) sync(ctx context.Context, s *syncScope) *syncError {
+// Secret is fully up to date. A recovered panic is a ControllerInternalError.
+func (r *SecretSyncReconciler) sync(ctx context.Context, s *syncScope) (serr *syncError) {
+	defer func() {
+		if p := recover(); p != nil {
+			serr = fail(ssv1alpha1.ReasonControllerInternalError, true, nil,
+				"the controller hit an internal error (recovered panic: %v); report it with the controller logs", p)
+		}
+	}()
 	steps := []func(context.Context, *syncScope) *syncError{
 		r.observeSecret,
 		r.readClass,
-		r.fetchFiles,
+		r.checkSpec,
+		r.fetch,
 		r.applySecret,
 	}
 	for _, step := range steps {
 		if err := step(ctx, s); err != nil {
 			return err
 		}
+	}
+	if len(s.items) > 0 {
+		return partialSync(s.items)
 	}
 	return nil
 }
@@ -110,8 +127,7 @@ func (r *SecretSyncReconciler) observeSecret(ctx context.Context, s *syncScope) 
 		}
 	}
 	if err != nil {
-		return fail(ssv1alpha1.ReasonControllerSyncFailed, true, err,
-			"reading Secret %q failed: %v", ss.Name, err)
+		return fail(ssv1alpha1.ReasonControllerSyncFailed, true, err, "reading Secret %q failed: %s", ss.Name, apiMessage(err))
 	}
 	if _, ok := secret.Labels[ssv1alpha1.ManagedLabel]; !ok {
 		return fail(ssv1alpha1.ReasonInvalidClusterSecretLabelError, false, nil,
@@ -150,11 +166,16 @@ func (r *SecretSyncReconciler) readClass(ctx context.Context, s *syncScope) *syn
 	return nil
 }
 
-// fetchFiles requests a ServiceAccount token, calls the provider and maps its
-// files to the Secret's keys.
-func (r *SecretSyncReconciler) fetchFiles(ctx context.Context, s *syncScope) *syncError {
+// fetch requests a ServiceAccount token, calls the provider and builds the
+// desired Secret. Items whose object failed make the pass fail, or with
+// partial sync keep their previous value.
+func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncError {
 	ss, class := s.secretSync, s.class
-	tokens, serr := r.serviceAccountTokens(ctx, ss)
+	plans, serr := planMounts(ss, class, r.PartialSync)
+	if serr != nil {
+		return serr
+	}
+	tokens, serr := r.tokens.tokensAttribute(ctx, ss)
 	if serr != nil {
 		return serr
 	}
@@ -169,79 +190,69 @@ func (r *SecretSyncReconciler) fetchFiles(ctx context.Context, s *syncScope) *sy
 	attrs[attrServiceAccountToks] = tokens
 	attrs[attrSecretProviderCls] = class.Name
 
-	provider := string(class.Spec.Provider)
-	resp, err := r.Providers.Mount(ctx, provider, csiprovider.MountRequest{Attributes: attrs, Permission: 0o644})
-	if err != nil {
-		return providerFailure(class.Name, provider, err)
-	}
-	files := make(map[string][]byte, len(resp.Files))
-	for _, f := range resp.Files {
-		files[f.Path] = f.Contents
+	results, serr := r.mount(ctx, class, attrs, plans)
+	if serr != nil {
+		return serr
 	}
 	desired := &desiredSecret{
-		secretType:  corev1.SecretType(ss.Spec.SecretObject.Type),
+		secretType:  secretType(ss),
 		data:        map[string][]byte{},
 		labels:      map[string]string{ssv1alpha1.ManagedLabel: ""},
 		annotations: map[string]string{ssv1alpha1.ManagedAnnotation: ""},
 	}
-	if desired.secretType == "" {
-		desired.secretType = corev1.SecretTypeOpaque
-	}
 	maps.Copy(desired.labels, ss.Spec.SecretObject.Labels)
 	maps.Copy(desired.annotations, ss.Spec.SecretObject.Annotations)
+
+	var items []itemStatus
+	var failures []string
 	for _, item := range ss.Spec.SecretObject.Data {
-		contents, ok := files[item.SourcePath]
+		res := resultFor(results, item.SourcePath)
+		if res.err != nil {
+			msg := providerMessage(res.err)
+			failures = append(failures, msg)
+			items = append(items, itemStatus{TargetKey: item.TargetKey, SourcePath: item.SourcePath, Status: "Failed", Error: msg})
+			if s.existing != nil {
+				if prev, ok := s.existing.Data[item.TargetKey]; ok {
+					desired.data[item.TargetKey] = prev
+				}
+			}
+			continue
+		}
+		contents, ok := res.files[item.SourcePath]
 		if !ok {
 			return fail(ssv1alpha1.ReasonUserInputValidationFailed, false, nil,
 				"sourcePath %q (targetKey %q) is not among the files provider %q returned for SecretProviderClass %q (%s): "+
 					"use an objectName or objectAlias of the class, with /N for a version or /tls.crt, /tls.key for certificate parts",
-				item.SourcePath, item.TargetKey, provider, class.Name, describePaths(files))
+				item.SourcePath, item.TargetKey, class.Spec.Provider, class.Name, describePaths(res.files))
 		}
 		desired.data[item.TargetKey] = contents
+		items = append(items, itemStatus{TargetKey: item.TargetKey, SourcePath: item.SourcePath, Status: "Succeeded"})
+	}
+	if len(failures) > 0 {
+		if !r.PartialSync || len(failures) == len(items) {
+			return fail(ssv1alpha1.ReasonProviderError, true, nil,
+				"provider %q failed to read %d of %d item(s) of SecretProviderClass %q; nothing was written: %s",
+				class.Spec.Provider, len(failures), len(items), class.Name, truncate(formatItemErrors(failures), maxMessageBytes-512))
+		}
+		s.items = items
+	}
+	if serr := checkCertificate(ss, desired, len(failures) > 0); serr != nil {
+		return serr
 	}
 	s.desired = desired
 	s.hash = syncHash(r.HashKey, ss, class, desired)
 	return nil
 }
 
-// serviceAccountTokens requests a token for the SecretSync's ServiceAccount
-// and encodes it as the CSI driver passes tokens to providers: a JSON map
-// from audience to token and expiry.
-func (r *SecretSyncReconciler) serviceAccountTokens(ctx context.Context, ss *ssv1alpha1.SecretSync) (string, *syncError) {
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ss.Namespace, Name: ss.Spec.ServiceAccountName}}
-	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
-		Audiences:         []string{r.tokenAudience()},
-		ExpirationSeconds: ptr.To[int64](tokenExpirationSeconds),
-	}}
-	if err := r.Client.SubResource("token").Create(ctx, sa, req); err != nil {
-		reason := ssv1alpha1.ReasonControllerSyncFailed
-		if deniedByPolicy(err) {
-			reason = ssv1alpha1.ReasonValidatingAdmissionPolicyCheckFailed
+// resultFor returns the result of the Mount that serves sourcePath.
+func resultFor(results []mountResult, sourcePath string) mountResult {
+	root := sourceRoot(sourcePath)
+	for _, res := range results {
+		if res.plan.serves(root) {
+			return res
 		}
-		return "", fail(reason, !apierrors.IsNotFound(err), err,
-			"requesting a token for ServiceAccount %q failed: %v. Check that it exists in namespace %q and that the controller may create serviceaccounts/token",
-			ss.Spec.ServiceAccountName, apiMessage(err), ss.Namespace)
 	}
-	tokens, err := json.Marshal(map[string]authenticationv1.TokenRequestStatus{r.tokenAudience(): req.Status})
-	if err != nil {
-		return "", fail(ssv1alpha1.ReasonControllerInternalError, true, err, "encoding the ServiceAccount token failed: %v", err)
-	}
-	return string(tokens), nil
-}
-
-// providerFailure classifies an error of a Mount call.
-func providerFailure(class, provider string, err error) *syncError {
-	switch {
-	case errors.Is(err, csiprovider.ErrNoSocket), errors.Is(err, csiprovider.ErrInvalidProviderName):
-		return fail(ssv1alpha1.ReasonControllerSpcError, true, err,
-			"SecretProviderClass %q names provider %q, which cannot be reached: %v. Check spec.provider and that the provider is running",
-			class, provider, err)
-	case status.Code(err) == codes.InvalidArgument:
-		return fail(ssv1alpha1.ReasonControllerSpcError, false, err,
-			"provider %q rejected the parameters of SecretProviderClass %q: %s", provider, class, status.Convert(err).Message())
-	}
-	return fail(ssv1alpha1.ReasonProviderError, true, err,
-		"provider %q failed to read the objects of SecretProviderClass %q: %v", provider, class, err)
+	return mountResult{files: map[string][]byte{}}
 }
 
 // applySecret writes the desired Secret unless it is already up to date.
@@ -264,6 +275,9 @@ func (r *SecretSyncReconciler) applySecret(ctx context.Context, s *syncScope) *s
 	if err := r.Client.Apply(ctx, apply, client.FieldOwner(ssv1alpha1.FieldManager)); err != nil {
 		return applyFailure(ss, err)
 	}
+	if apply.ResourceVersion != nil {
+		r.ownWrites.Store(client.ObjectKeyFromObject(ss), *apply.ResourceVersion)
+	}
 	s.wrote = true
 	return nil
 }
@@ -273,7 +287,8 @@ func applyFailure(ss *ssv1alpha1.SecretSync, err error) *syncError {
 	switch {
 	case deniedByPolicy(err):
 		return fail(ssv1alpha1.ReasonValidatingAdmissionPolicyCheckFailed, false, err,
-			"writing Secret %q was denied by a ValidatingAdmissionPolicy: %s", ss.Name, apiMessage(err))
+			"writing Secret %q was denied by a ValidatingAdmissionPolicy: %s. Change the policy or its binding, or the SecretSync, so that the Secret is allowed",
+			ss.Name, apiMessage(err))
 	case apierrors.IsConflict(err):
 		return fail(ssv1alpha1.ReasonUnknownError, true, err,
 			"writing Secret %q conflicts with another field manager: %s. The controller does not take fields over by force; "+
@@ -284,6 +299,39 @@ func applyFailure(ss *ssv1alpha1.SecretSync, err error) *syncError {
 			"the API server rejected Secret %q as invalid: %s. Fix spec.secretObject", ss.Name, apiMessage(err))
 	}
 	return fail(ssv1alpha1.ReasonUnknownError, true, err, "writing Secret %q failed: %s", ss.Name, apiMessage(err))
+}
+
+// partialSync is the PartialSync outcome: its message is the JSON summary,
+// one item per secretObject.data entry sorted by targetKey.
+func partialSync(items []itemStatus) *syncError {
+	items = slices.Clone(items)
+	slices.SortFunc(items, func(a, b itemStatus) int { return strings.Compare(a.TargetKey, b.TargetKey) })
+	budget := maxMessageBytes / max(len(items), 1)
+	for i := range items {
+		items[i].Error = truncate(items[i].Error, max(budget-128, 64))
+	}
+	msg, err := json.Marshal(struct {
+		Items []itemStatus `json:"items"`
+	}{items})
+	if err != nil {
+		return fail(ssv1alpha1.ReasonControllerInternalError, true, err, "encoding the partial sync summary failed: %v", err)
+	}
+	return &syncError{reason: ssv1alpha1.ReasonPartialSync, message: string(msg), transient: true}
+}
+
+// checkCertificate checks that a kubernetes.io/tls Secret's tls.crt and
+// tls.key form a key pair. With failed items the pair may be incomplete and
+// is not checked.
+func checkCertificate(ss *ssv1alpha1.SecretSync, d *desiredSecret, someFailed bool) *syncError {
+	if d.secretType != corev1.SecretTypeTLS || someFailed {
+		return nil
+	}
+	if _, err := tls.X509KeyPair(d.data[corev1.TLSCertKey], d.data[corev1.TLSPrivateKeyKey]); err != nil {
+		return fail(ssv1alpha1.ReasonUserInputValidationFailed, false, err,
+			"the certificate material for kubernetes.io/tls Secret %q does not parse: %v. Map tls.crt to <object>/tls.crt and tls.key to <object>/tls.key of a certificate-backed secret",
+			ss.Name, err)
+	}
+	return nil
 }
 
 // secretMatches reports whether the Secret already holds everything the
@@ -315,7 +363,7 @@ func secretMatches(secret *corev1.Secret, d *desiredSecret, ss *ssv1alpha1.Secre
 // deniedByPolicy reports whether an API error is a ValidatingAdmissionPolicy
 // denial.
 func deniedByPolicy(err error) bool {
-	return strings.Contains(err.Error(), "ValidatingAdmissionPolicy")
+	return (apierrors.IsForbidden(err) || apierrors.IsInvalid(err)) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy")
 }
 
 // apiMessage returns the message of an API error, or the error text.
@@ -338,4 +386,12 @@ func describePaths(files map[string][]byte) string {
 		return fmt.Sprintf("it returned %s and %d more", strings.Join(paths[:max], ", "), len(paths)-max)
 	}
 	return "it returned " + strings.Join(paths, ", ")
+}
+
+// truncate shortens s to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -101,6 +101,8 @@ var _ = BeforeSuite(func() {
 		Providers:            providers,
 		HashKey:              []byte("0123456789abcdef0123456789abcdef"),
 		RotationPollInterval: pollInterval,
+		PartialSync:          true,
+		Recorder:             mgr.GetEventRecorder("kvsync-controller"),
 		MaxConcurrentSyncs:   2,
 	}).SetupWithManager(mgr)).To(Succeed())
 

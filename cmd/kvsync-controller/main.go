@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -39,6 +41,10 @@ type options struct {
 	providerTimeout     time.Duration
 	tokenAudience       string
 	maxConcurrentSyncs  int
+	jitterSeconds       int
+	partialSync         bool
+	allowedSecretTypes  string
+	mountsPerVault      float64
 	zap                 zap.Options
 }
 
@@ -56,6 +62,10 @@ func main() {
 	fs.DurationVar(&o.providerTimeout, "provider-timeout", csiprovider.DefaultTimeout, "Deadline of every call to a provider.")
 	fs.StringVar(&o.tokenAudience, "token-audience", controller.DefaultTokenAudience, "Audience of the ServiceAccount tokens passed to providers.")
 	fs.IntVar(&o.maxConcurrentSyncs, "max-concurrent-syncs", 4, "SecretSyncs checked in parallel.")
+	fs.IntVar(&o.jitterSeconds, "jitter-seconds", 0, "Largest random delay, in seconds, added to each poll (jitterSeconds).")
+	fs.BoolVar(&o.partialSync, "enable-partial-secret-sync", true, "Write the items that succeeded when others failed, reporting PartialSync (enablePartialSecretSync).")
+	fs.StringVar(&o.allowedSecretTypes, "allowed-secret-types", joinTypes(controller.DefaultAllowedSecretTypes), "Comma-separated Secret types a SecretSync may write (kubernetes.io/service-account-token is never allowed).")
+	fs.Float64Var(&o.mountsPerVault, "max-mounts-per-vault-per-second", controller.DefaultMountsPerVaultPerSecond, "Rate limit of provider Mount calls per key vault.")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -84,8 +94,42 @@ func (o options) validate() error {
 		return fmt.Errorf("--provider-timeout must be positive, got %s", o.providerTimeout)
 	case o.maxConcurrentSyncs < 1:
 		return fmt.Errorf("--max-concurrent-syncs must be at least 1, got %d", o.maxConcurrentSyncs)
+	case o.jitterSeconds < 0:
+		return fmt.Errorf("--jitter-seconds must not be negative, got %d", o.jitterSeconds)
+	case o.mountsPerVault <= 0:
+		return fmt.Errorf("--max-mounts-per-vault-per-second must be positive, got %v", o.mountsPerVault)
+	}
+	if _, err := parseTypes(o.allowedSecretTypes); err != nil {
+		return err
 	}
 	return nil
+}
+
+func joinTypes(types []corev1.SecretType) string {
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ",")
+}
+
+// parseTypes parses --allowed-secret-types.
+func parseTypes(list string) ([]corev1.SecretType, error) {
+	var out []corev1.SecretType
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		if strings.ContainsAny(t, " \t") {
+			return nil, fmt.Errorf("--allowed-secret-types: %q is not a Secret type", t)
+		}
+		out = append(out, corev1.SecretType(t))
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--allowed-secret-types must name at least one Secret type")
+	}
+	return out, nil
 }
 
 func run(ctx context.Context, o options) error {
@@ -120,17 +164,26 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
+	allowed, err := parseTypes(o.allowedSecretTypes)
+	if err != nil {
+		return err
+	}
 	providers := csiprovider.New(csiprovider.Options{SocketDir: o.providerSocketDir, Timeout: o.providerTimeout})
 	defer providers.Close()
 
 	r := &controller.SecretSyncReconciler{
-		Client:               mgr.GetClient(),
-		APIReader:            mgr.GetAPIReader(),
-		Providers:            providers,
-		HashKey:              key,
-		TokenAudience:        o.tokenAudience,
-		RotationPollInterval: time.Duration(o.rotationPollSeconds) * time.Second,
-		MaxConcurrentSyncs:   o.maxConcurrentSyncs,
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Providers:               providers,
+		HashKey:                 key,
+		TokenAudience:           o.tokenAudience,
+		RotationPollInterval:    time.Duration(o.rotationPollSeconds) * time.Second,
+		Jitter:                  time.Duration(o.jitterSeconds) * time.Second,
+		PartialSync:             o.partialSync,
+		AllowedSecretTypes:      allowed,
+		MountsPerVaultPerSecond: o.mountsPerVault,
+		MaxConcurrentSyncs:      o.maxConcurrentSyncs,
+		Recorder:                mgr.GetEventRecorder("kvsync-controller"),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up controller: %w", err)

@@ -7,7 +7,7 @@ import (
 )
 
 func TestOptionsValidate(t *testing.T) {
-	valid := options{namespace: "kvsync-system", rotationPollSeconds: 3600, providerTimeout: time.Second, maxConcurrentSyncs: 1}
+	valid := options{namespace: "kvsync-system", rotationPollSeconds: 3600, providerTimeout: time.Second, maxConcurrentSyncs: 1, allowedSecretTypes: "Opaque", mountsPerVault: 20}
 	tests := []struct {
 		name   string
 		mutate func(*options)
@@ -18,6 +18,10 @@ func TestOptionsValidate(t *testing.T) {
 		{"a poll interval below one second is refused", func(o *options) { o.rotationPollSeconds = 0 }, "--rotation-poll-interval-in-seconds"},
 		{"a non-positive provider timeout is refused", func(o *options) { o.providerTimeout = 0 }, "--provider-timeout"},
 		{"no concurrent syncs is refused", func(o *options) { o.maxConcurrentSyncs = 0 }, "--max-concurrent-syncs"},
+		{"a negative jitter is refused", func(o *options) { o.jitterSeconds = -1 }, "--jitter-seconds"},
+		{"an empty list of allowed types is refused", func(o *options) { o.allowedSecretTypes = " , " }, "--allowed-secret-types"},
+		{"a type with a space is refused", func(o *options) { o.allowedSecretTypes = "Opaque,bad type" }, "is not a Secret type"},
+		{"a zero vault rate is refused", func(o *options) { o.mountsPerVault = 0 }, "--max-mounts-per-vault-per-second"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,11 +15,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 )
 
@@ -33,6 +36,10 @@ const DefaultMaxResponseBytes = 4 << 20
 // ErrNoSocket is returned by Mount when no socket exists for the provider:
 // the provider is not installed, not running yet, or its name is misspelt.
 var ErrNoSocket = errors.New("no socket for provider")
+
+// ErrResponseTooLarge is returned by Mount when the provider's response
+// exceeds the client's MaxResponseBytes.
+var ErrResponseTooLarge = errors.New("provider response over the size limit")
 
 // ErrInvalidProviderName is returned by Mount for a provider name that cannot
 // name a socket file.
@@ -143,6 +150,9 @@ func (c *Client) Mount(ctx context.Context, provider string, req MountRequest) (
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	out, err := v1alpha1.NewCSIDriverProviderClient(conn).Mount(ctx, in)
+	if st, ok := status.FromError(err); ok && st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max") {
+		return nil, fmt.Errorf("provider %q mount: %w (%d bytes): %w", provider, ErrResponseTooLarge, c.opts.MaxResponseBytes, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("provider %q mount: %w", provider, err)
 	}

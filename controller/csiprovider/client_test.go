@@ -88,7 +88,7 @@ func TestMountFailures(t *testing.T) {
 		{"a provider name that cannot name a socket fails with ErrInvalidProviderName", "../etc/x",
 			func(err error) bool { return errors.Is(err, csiprovider.ErrInvalidProviderName) }, "../etc/x"},
 		{"a gRPC status from the provider keeps its code", "denied",
-			func(err error) bool { return status.Code(errors.Unwrap(err)) == codes.InvalidArgument }, "keyvaultName is not set"},
+			func(err error) bool { return status.Code(err) == codes.InvalidArgument }, "keyvaultName is not set"},
 		{"an error code in the response becomes a ProviderError", "coded",
 			func(err error) bool {
 				var pe *csiprovider.ProviderError
@@ -128,7 +128,7 @@ func TestMountIsBoundedByTheTimeout(t *testing.T) {
 
 	c := newClient(t, csiprovider.Options{SocketDir: dir, Timeout: 200 * time.Millisecond})
 	_, err = c.Mount(context.Background(), "slow", csiprovider.MountRequest{})
-	if status.Code(errors.Unwrap(err)) != codes.DeadlineExceeded {
+	if status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("Mount error = %v, want DeadlineExceeded", err)
 	}
 }
@@ -139,7 +139,7 @@ func TestMountRejectsResponsesOverTheSizeLimit(t *testing.T) {
 	srv.SetFiles([]*v1alpha1.File{{Path: "big", Contents: make([]byte, 64<<10)}})
 	c := newClient(t, csiprovider.Options{SocketDir: dir, MaxResponseBytes: 32 << 10})
 	_, err := c.Mount(context.Background(), "big", csiprovider.MountRequest{})
-	if status.Code(errors.Unwrap(err)) != codes.ResourceExhausted {
-		t.Fatalf("Mount error = %v, want ResourceExhausted", err)
+	if !errors.Is(err, csiprovider.ErrResponseTooLarge) || status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("Mount error = %v, want ErrResponseTooLarge", err)
 	}
 }
