@@ -1,9 +1,15 @@
 package controller_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -45,6 +51,9 @@ const (
 )
 
 var (
+	// logs holds everything the controller and the provider logged, for the
+	// canary checks.
+	logs     = &syncBuffer{}
 	testEnv  *envtest.Environment
 	cfg      *rest.Config
 	k8s      client.Client
@@ -58,7 +67,7 @@ func TestController(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, logs)), zap.UseDevMode(true)))
 	SetDefaultEventuallyTimeout(syncTimeout)
 	SetDefaultEventuallyPollingInterval(interval)
 
@@ -66,7 +75,17 @@ var _ = BeforeSuite(func() {
 		CRDDirectoryPaths:     []string{filepath.Join("..", "deploy", "crds")},
 		ErrorIfCRDPathMissing: true,
 	}
-	var err error
+	// Entra ID accepts only RSA-signed ServiceAccount tokens; envtest signs
+	// with ECDSA unless told otherwise. Use an RSA key, as AKS does.
+	saKey := filepath.Join(GinkgoT().TempDir(), "sa.key")
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	Expect(err).NotTo(HaveOccurred())
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(saKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)).To(Succeed())
+	apiServer := testEnv.ControlPlane.GetAPIServer().Configure()
+	apiServer.Set("service-account-key-file", saKey)
+	apiServer.Set("service-account-signing-key-file", saKey)
 	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred(), "starting envtest: is KUBEBUILDER_ASSETS set? `make test` sets it")
 	DeferCleanup(func() { Expect(testEnv.Stop()).To(Succeed()) })
@@ -85,6 +104,7 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(os.RemoveAll, socketDir)
 	provider = startStaticProvider(filepath.Join(socketDir, providerName+".sock"))
 	DeferCleanup(provider.stop)
+	azure = startAzureWorld(socketDir)
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
@@ -96,14 +116,15 @@ var _ = BeforeSuite(func() {
 	providers := csiprovider.New(csiprovider.Options{SocketDir: socketDir, Timeout: 5 * time.Second})
 	DeferCleanup(providers.Close)
 	Expect((&controller.SecretSyncReconciler{
-		Client:               mgr.GetClient(),
-		APIReader:            mgr.GetAPIReader(),
-		Providers:            providers,
-		HashKey:              []byte("0123456789abcdef0123456789abcdef"),
-		RotationPollInterval: pollInterval,
-		PartialSync:          true,
-		Recorder:             mgr.GetEventRecorder("kvsync-controller"),
-		MaxConcurrentSyncs:   2,
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Providers:               providers,
+		HashKey:                 []byte("0123456789abcdef0123456789abcdef"),
+		RotationPollInterval:    pollInterval,
+		PartialSync:             true,
+		MountsPerVaultPerSecond: 1000,
+		Recorder:                mgr.GetEventRecorder("kvsync-controller"),
+		MaxConcurrentSyncs:      2,
 	}).SetupWithManager(mgr)).To(Succeed())
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -123,6 +144,7 @@ type staticProvider struct {
 
 	mu     sync.Mutex
 	files  map[string]map[string]string // namespace -> path -> contents
+	raw    map[string][]*v1alpha1.File  // namespace -> files as they are, when set
 	attrs  map[string]map[string]string // namespace -> last attributes
 	mounts map[string]*atomic.Int64     // namespace -> Mount calls
 }
@@ -133,6 +155,7 @@ func startStaticProvider(socket string) *staticProvider {
 	p := &staticProvider{
 		server: grpc.NewServer(),
 		files:  map[string]map[string]string{},
+		raw:    map[string][]*v1alpha1.File{},
 		attrs:  map[string]map[string]string{},
 		mounts: map[string]*atomic.Int64{},
 	}
@@ -151,6 +174,15 @@ func (p *staticProvider) setFiles(ns string, files map[string]string) {
 	if p.mounts[ns] == nil {
 		p.mounts[ns] = &atomic.Int64{}
 	}
+}
+
+// setRawFiles makes the provider answer namespace ns with exactly these
+// files, malformed or not.
+func (p *staticProvider) setRawFiles(ns string, files []*v1alpha1.File) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.raw[ns] = files
+	p.files[ns] = nil
 }
 
 // mountCount returns the number of Mount calls for namespace ns.
@@ -186,10 +218,28 @@ func (p *staticProvider) Mount(_ context.Context, req *v1alpha1.MountRequest) (*
 	if c := p.mounts[ns]; c != nil {
 		c.Add(1)
 	}
-	resp := &v1alpha1.MountResponse{}
+	resp := &v1alpha1.MountResponse{Files: p.raw[ns]}
 	for path, contents := range p.files[ns] {
 		resp.Files = append(resp.Files, &v1alpha1.File{Path: path, Mode: 0o644, Contents: []byte(contents)})
 		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: path, Version: "1"})
 	}
 	return resp, nil
+}
+
+// syncBuffer is a concurrency-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

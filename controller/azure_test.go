@@ -1,0 +1,483 @@
+package controller_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/fakevault"
+	"github.com/kvsync/kvsync/fakevault/entra"
+	"github.com/kvsync/kvsync/fakevault/keyvault"
+	"github.com/kvsync/kvsync/fakevault/pki"
+	azureprovider "github.com/kvsync/kvsync/provider"
+)
+
+// azureTenant is the tenant of the suite's vaults and identities.
+const azureTenant = "5f0c1d2e-0000-4000-8000-0000000000a1"
+
+// azure is the suite's Azure world: fakevault, trusting envtest's
+// ServiceAccount issuer, and kvsync's Azure provider on azure.sock.
+var azure *azureWorld
+
+type azureWorld struct {
+	fake   *fakevault.Server
+	issuer string
+}
+
+func startAzureWorld(socketDir string) *azureWorld {
+	GinkgoHelper()
+	fake, err := fakevault.NewServer(fakevault.Options{})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(fake.Close)
+	Expect(fake.Entra().AddTenant(azureTenant)).To(Succeed())
+
+	kube, err := kubernetes.NewForConfig(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	raw, err := kube.RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(context.Background())
+	Expect(err).NotTo(HaveOccurred())
+	var discovery struct {
+		Issuer string `json:"issuer"`
+	}
+	Expect(json.Unmarshal(raw, &discovery)).To(Succeed())
+	jwks, err := kube.RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(context.Background())
+	Expect(err).NotTo(HaveOccurred())
+	Expect(fake.Entra().TrustIssuerJWKS(discovery.Issuer, jwks)).To(Succeed())
+
+	srv, err := azureprovider.New(azureprovider.Options{SocketDir: socketDir, MountTimeout: 5 * time.Second, Transport: fake.HTTPClient(),
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, func() { close(ready) }) }()
+	Eventually(ready).Should(BeClosed())
+	DeferCleanup(func() { cancel(); Expect(<-done).To(Succeed()) })
+	return &azureWorld{fake: fake, issuer: discovery.Issuer}
+}
+
+// azureNamespace is one spec's slice of the world: a vault, an identity
+// federated with ServiceAccount "workload" of the namespace, and a class.
+type azureNamespace struct {
+	ns       string
+	clientID string
+	vault    *keyvault.Vault
+}
+
+// setup creates the spec's vault and identity; the identity may read
+// secrets and certificates.
+func (w *azureWorld) setup(ns string) azureNamespace {
+	GinkgoHelper()
+	clientID := newGUID()
+	Expect(w.fake.Entra().AddApplication(azureTenant, entra.Application{ClientID: clientID, ObjectID: clientID,
+		FederatedCredentials: []entra.FederatedCredential{{Issuer: w.issuer, Subject: "system:serviceaccount:" + ns + ":workload"}}})).To(Succeed())
+	vault, err := w.fake.CreateVault(keyvault.VaultConfig{Name: vaultName(ns), TenantID: azureTenant,
+		RoleAssignments: []keyvault.RoleAssignment{{PrincipalID: clientID, Role: keyvault.RoleCertificateUser}}})
+	Expect(err).NotTo(HaveOccurred())
+	return azureNamespace{ns: ns, clientID: clientID, vault: vault}
+}
+
+// class creates SecretProviderClass "azure-kv" listing the objects.
+func (a azureNamespace) class(ctx context.Context, objects ...string) {
+	GinkgoHelper()
+	a.classWith(ctx, map[string]string{}, objects...)
+}
+
+func (a azureNamespace) classWith(ctx context.Context, overrides map[string]string, objects ...string) {
+	GinkgoHelper()
+	var b strings.Builder
+	b.WriteString("array:\n")
+	for _, o := range objects {
+		b.WriteString("  - |\n")
+		for _, line := range strings.Split(o, "\n") {
+			b.WriteString("    " + line + "\n")
+		}
+	}
+	params := map[string]string{"keyvaultName": a.vault.Name(), "tenantID": azureTenant, "clientID": a.clientID, "objects": b.String()}
+	for k, v := range overrides {
+		if v == "" {
+			delete(params, k)
+		} else {
+			params[k] = v
+		}
+	}
+	Expect(k8s.Create(ctx, &spcv1.SecretProviderClass{
+		ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: "azure-kv"},
+		Spec:       spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: params},
+	})).To(Succeed())
+}
+
+// secretSync returns a SecretSync of class azure-kv mapping targetKey ->
+// sourcePath pairs.
+func (a azureNamespace) secretSync(name string, pairs ...string) *ssv1alpha1.SecretSync {
+	ss := &ssv1alpha1.SecretSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: name},
+		Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: "workload", SecretProviderClassName: "azure-kv",
+			SecretObject: ssv1alpha1.SecretObject{Type: "Opaque"}},
+	}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		ss.Spec.SecretObject.Data = append(ss.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{TargetKey: pairs[i], SourcePath: pairs[i+1]})
+	}
+	return ss
+}
+
+func (a azureNamespace) set(name, value string) string {
+	GinkgoHelper()
+	v, err := a.vault.SetSecret(name, value, nil)
+	Expect(err).NotTo(HaveOccurred())
+	return v
+}
+
+var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
+	var (
+		ctx context.Context
+		a   azureNamespace
+	)
+
+	BeforeEach(func() {
+		ctx = context.Background()
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kvsync-az-", Labels: map[string]string{"kvsync.test/suite": "azure"}}}
+		Expect(k8s.Create(ctx, n)).To(Succeed())
+		Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: n.Name, Name: "workload"}})).To(Succeed())
+		a = azure.setup(n.Name)
+	})
+
+	It("creates the Secret from the vault with workload identity, then rewrites it when the vault rotates", Label("reason:CreateSucceeded", "reason:UpdateValueChangeOrForceUpdateSucceeded"), func() {
+		a.set("db-password", "kvsync-canary-az-1")
+		a.class(ctx, "objectName: db-password\nobjectType: secret")
+		ss := a.secretSync("app", "password", "db-password")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+		Expect(getSecret(ctx, a.ns, "app").Data).To(HaveKeyWithValue("password", []byte("kvsync-canary-az-1")))
+
+		reasons := recordReasons(ctx, ss)
+		a.set("db-password", "kvsync-canary-az-2")
+		Eventually(reasons).Should(ContainElement("Update/" + ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded))
+		Expect(getSecret(ctx, a.ns, "app").Data).To(HaveKeyWithValue("password", []byte("kvsync-canary-az-2")))
+		Eventually(eventReasons(ctx, a.ns)).Should(ContainElements(ssv1alpha1.ReasonCreateSucceeded, ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded))
+	})
+
+	It("writes the items that succeeded, keeps the previous value of a failed one and reports PartialSync with the JSON summary", Label("reason:PartialSync"), func() {
+		a.set("a", "kvsync-canary-az-a1")
+		b1 := a.set("b", "kvsync-canary-az-b1")
+		a.class(ctx, "objectName: a\nobjectType: secret", "objectName: b\nobjectType: secret")
+		ss := a.secretSync("app", "key-a", "a", "key-b", "b")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+
+		Expect(a.vault.SetSecretEnabled("b", b1, false)).To(Succeed())
+		a.set("a", "kvsync-canary-az-a2")
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionFalse, ssv1alpha1.ReasonPartialSync)
+		Expect(getSecret(ctx, a.ns, "app").Data).To(Equal(map[string][]byte{"key-a": []byte("kvsync-canary-az-a2"), "key-b": []byte("kvsync-canary-az-b1")}))
+
+		var summary struct {
+			Items []map[string]string `json:"items"`
+		}
+		msg := latestCondition(getSecretSync(ctx, ss)).Message
+		Expect(json.Unmarshal([]byte(msg), &summary)).To(Succeed(), msg)
+		Expect(summary.Items).To(HaveLen(2))
+		Expect(summary.Items[0]).To(Equal(map[string]string{"targetKey": "key-a", "sourcePath": "a", "status": "Succeeded"}))
+		Expect(summary.Items[1]).To(HaveKeyWithValue("targetKey", "key-b"))
+		Expect(summary.Items[1]).To(HaveKeyWithValue("status", "Failed"))
+		Expect(summary.Items[1]["error"]).To(ContainSubstring("SecretDisabled"))
+	})
+
+	It("reports ProviderError and writes nothing when every item failed", Label("reason:ProviderError"), func() {
+		a.class(ctx, "objectName: missing\nobjectType: secret")
+		ss := a.secretSync("app", "k", "missing")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonProviderError)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(And(ContainSubstring(`secret "missing"`), ContainSubstring("SecretNotFound")))
+		Consistently(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: a.ns, Name: "app"}, &corev1.Secret{}))
+		}).WithTimeout(2 * pollInterval).Should(BeTrue())
+	})
+
+	DescribeTable("reports ProviderError naming the real cause and never blanks the existing Secret",
+		func(cause string, breakIt func(a azureNamespace), want []string) {
+			a.set("db-password", "kvsync-canary-az-keep")
+			a.class(ctx, "objectName: db-password\nobjectType: secret")
+			ss := a.secretSync("app", "password", "db-password")
+			Expect(k8s.Create(ctx, ss)).To(Succeed())
+			SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+			version := getSecret(ctx, a.ns, "app").ResourceVersion
+
+			breakIt(a)
+			SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionFalse, ssv1alpha1.ReasonProviderError)
+			msg := latestCondition(getSecretSync(ctx, ss)).Message
+			for _, w := range want {
+				Expect(msg).To(ContainSubstring(w))
+			}
+			secret := getSecret(ctx, a.ns, "app")
+			Expect(secret.ResourceVersion).To(Equal(version))
+			Expect(secret.Data).To(HaveKeyWithValue("password", []byte("kvsync-canary-az-keep")))
+		},
+		Entry("the vault firewall denies the cluster's address", "firewall", func(a azureNamespace) {
+			Expect(a.vault.SetNetworkRules(keyvault.NetworkRules{DefaultDeny: true})).To(Succeed())
+		}, []string{"ForbiddenByFirewall", "Client address"}),
+		Entry("public access is disabled and the cluster is not on the private link", "private-link", func(a azureNamespace) {
+			Expect(a.vault.SetNetworkRules(keyvault.NetworkRules{PublicNetworkAccessDisabled: true})).To(Succeed())
+		}, []string{"ForbiddenByConnection"}),
+		Entry("the identity lost its role", "rbac", func(a azureNamespace) {
+			a.vault.RemoveRoleAssignments(a.clientID)
+		}, []string{"ForbiddenByRbac"}),
+		Entry("the vault throttles past the retries", "throttle", func(a azureNamespace) {
+			Expect(a.vault.SetRateLimit(&keyvault.RateLimit{Requests: 1, Window: time.Hour})).To(Succeed())
+		}, []string{"Throttled"}),
+	)
+
+	It("reports ProviderError naming the DNS failure when the vault name does not resolve", Label("reason:ProviderError", "layer:dns"), func() {
+		a.classWith(ctx, map[string]string{"keyvaultName": "kv-no-such-vault"}, "objectName: db-password\nobjectType: secret")
+		ss := a.secretSync("app", "password", "db-password")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonProviderError)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(And(ContainSubstring("kv-no-such-vault.vault.azure.net"), ContainSubstring("no such host")))
+	})
+
+	It("reports ProviderError naming AADSTS70021 when the identity is not federated with the ServiceAccount", Label("reason:ProviderError", "layer:identity"), func() {
+		Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: "intruder"}})).To(Succeed())
+		a.set("db-password", "kvsync-canary-az-x")
+		a.class(ctx, "objectName: db-password\nobjectType: secret")
+		ss := a.secretSync("app", "password", "db-password")
+		ss.Spec.ServiceAccountName = "intruder"
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonProviderError)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(ContainSubstring("AADSTS70021"))
+	})
+
+	It("reports ControllerSpcError with the provider's message when it rejects the class parameters", Label("reason:ControllerSpcError"), func() {
+		a.classWith(ctx, map[string]string{"keyvaultName": ""}, "objectName: db-password\nobjectType: secret")
+		ss := a.secretSync("app", "password", "db-password")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonControllerSpcError)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(ContainSubstring("keyvaultName is not set"))
+	})
+
+	It("writes a kubernetes.io/tls Secret from a certificate's tls.crt and tls.key", Label("reason:CreateSucceeded"), func() {
+		_, err := a.vault.CreateCertificate("web", keyvault.CertificateOptions{CA: azure.fake.CA(), DNSNames: []string{"web.example"}, KeyType: pki.ECP256})
+		Expect(err).NotTo(HaveOccurred())
+		a.class(ctx, "objectName: web\nobjectType: secret")
+		ss := a.secretSync("web-tls", "tls.crt", "web/tls.crt", "tls.key", "web/tls.key")
+		ss.Spec.SecretObject.Type = string(corev1.SecretTypeTLS)
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+		Expect(getSecret(ctx, a.ns, "web-tls").Type).To(Equal(corev1.SecretTypeTLS))
+	})
+
+	DescribeTable("reports UserInputValidationFailed for a SecretSync that cannot be written",
+		func(mutate func(ss *ssv1alpha1.SecretSync), want string) {
+			a.set("db-password", "kvsync-canary-az-uiv")
+			a.class(ctx, "objectName: db-password\nobjectType: secret")
+			ss := a.secretSync("app", "password", "db-password")
+			mutate(ss)
+			Expect(k8s.Create(ctx, ss)).To(Succeed())
+			SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonUserInputValidationFailed)
+			Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(ContainSubstring(want))
+			Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: a.ns, Name: "app"}, &corev1.Secret{}))).To(BeTrue())
+		},
+		Entry("a service-account-token type", func(ss *ssv1alpha1.SecretSync) {
+			ss.Spec.SecretObject.Type = string(corev1.SecretTypeServiceAccountToken)
+		},
+			`spec.secretObject.type "kubernetes.io/service-account-token" is not allowed`),
+		Entry("an unknown type", func(ss *ssv1alpha1.SecretSync) { ss.Spec.SecretObject.Type = "example.com/custom" }, "is not allowed"),
+		Entry("kubernetes.io/tls with other keys", func(ss *ssv1alpha1.SecretSync) { ss.Spec.SecretObject.Type = string(corev1.SecretTypeTLS) },
+			"needs exactly the targetKeys tls.crt and tls.key"),
+		Entry("kubernetes.io/tls from material that is not a certificate", func(ss *ssv1alpha1.SecretSync) {
+			ss.Spec.SecretObject.Type = string(corev1.SecretTypeTLS)
+			ss.Spec.SecretObject.Data = []ssv1alpha1.SecretObjectData{{TargetKey: "tls.crt", SourcePath: "db-password"}, {TargetKey: "tls.key", SourcePath: "db-password"}}
+		}, "does not parse"),
+		Entry("a sourcePath the provider did not return", func(ss *ssv1alpha1.SecretSync) {
+			ss.Spec.SecretObject.Data = []ssv1alpha1.SecretObjectData{{TargetKey: "crt", SourcePath: "db-password/tls.crt"}}
+		}, `sourcePath "db-password/tls.crt" (targetKey "crt") is not among the files`),
+		Entry("a sourcePath naming no object of the class", func(ss *ssv1alpha1.SecretSync) {
+			ss.Spec.SecretObject.Data = []ssv1alpha1.SecretObjectData{{TargetKey: "k", SourcePath: "other"}}
+		}, `names no object of SecretProviderClass "azure-kv"`),
+	)
+
+	It("reports UserInputValidationFailed when the type of the existing Secret would change", Label("reason:UserInputValidationFailed"), func() {
+		a.set("db-password", "kvsync-canary-az-type")
+		a.class(ctx, "objectName: db-password\nobjectType: secret")
+		ss := a.secretSync("app", "password", "db-password")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+		got := getSecretSync(ctx, ss)
+		got.Spec.SecretObject.Type = string(corev1.SecretTypeBasicAuth)
+		Expect(k8s.Update(ctx, got)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionFalse, ssv1alpha1.ReasonUserInputValidationFailed)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(ContainSubstring("the type of a Secret cannot change"))
+	})
+
+	It("never modifies a labelled Secret without the managed annotation and reports InvalidClusterSecretAnnotationError", Label("reason:InvalidClusterSecretAnnotationError"), func() {
+		foreign := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: "app", Labels: map[string]string{ssv1alpha1.ManagedLabel: ""}},
+			Data: map[string][]byte{"password": []byte("not-ours")}}
+		Expect(k8s.Create(ctx, foreign)).To(Succeed())
+		a.set("db-password", "kvsync-canary-az-ann")
+		a.class(ctx, "objectName: db-password\nobjectType: secret")
+		ss := a.secretSync("app", "password", "db-password")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonInvalidClusterSecretAnnotationError)
+		Consistently(func() string { return getSecret(ctx, a.ns, "app").ResourceVersion }).WithTimeout(2 * pollInterval).Should(Equal(foreign.ResourceVersion))
+	})
+
+	It("reports ValidatingAdmissionPolicyCheckFailed naming the policy that denied the Secret", Label("reason:ValidatingAdmissionPolicyCheckFailed"), func() {
+		policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "no-blocked-secrets-" + a.ns},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+				MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+						Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}},
+					},
+				}}},
+				Validations: []admissionregistrationv1.Validation{{
+					Expression: "!has(object.metadata.labels) || !('team' in object.metadata.labels) || object.metadata.labels['team'] != 'blocked'",
+					Message:    "Secrets of team blocked are not allowed",
+				}},
+			},
+		}
+		Expect(k8s.Create(ctx, policy)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, policy)).To(Succeed()) })
+		binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "no-blocked-secrets-" + a.ns},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+				PolicyName:        policy.Name,
+				ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+				MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+					MatchLabels: map[string]string{"kubernetes.io/metadata.name": a.ns}}},
+			},
+		}
+		Expect(k8s.Create(ctx, binding)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, binding)).To(Succeed()) })
+		By("waiting until the API server enforces the policy")
+		Eventually(func() error {
+			probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: "probe", Labels: map[string]string{"team": "blocked"}}}
+			return k8s.Create(ctx, probe, client.DryRunAll)
+		}).Should(MatchError(ContainSubstring("ValidatingAdmissionPolicy")))
+
+		a.set("db-password", "kvsync-canary-az-vap")
+		a.class(ctx, "objectName: db-password\nobjectType: secret")
+		ss := a.secretSync("app", "password", "db-password")
+		ss.Spec.SecretObject.Labels = map[string]string{"team": "blocked"}
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonValidatingAdmissionPolicyCheckFailed)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(And(ContainSubstring(policy.Name), ContainSubstring("Secrets of team blocked are not allowed")))
+	})
+
+	It("reports UnknownError naming the other field manager when it owns a field the controller writes", Label("reason:UnknownError"), func() {
+		a.set("db-password", "kvsync-canary-az-own1")
+		a.class(ctx, "objectName: db-password\nobjectType: secret")
+		ss := a.secretSync("app", "password", "db-password")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+
+		takeover := corev1ac.Secret("app", a.ns).WithData(map[string][]byte{"password": []byte("kvsync-canary-az-theirs")})
+		Expect(k8s.Apply(ctx, takeover, client.FieldOwner("platform-team"), client.ForceOwnership)).To(Succeed())
+		a.set("db-password", "kvsync-canary-az-own2")
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionFalse, ssv1alpha1.ReasonUnknownError)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(And(ContainSubstring("platform-team"), ContainSubstring("delete the Secret")))
+		Expect(getSecret(ctx, a.ns, "app").Data).To(HaveKeyWithValue("password", []byte("kvsync-canary-az-theirs")))
+	})
+
+	It("recreates a deleted managed Secret", func() {
+		a.set("db-password", "kvsync-canary-az-del")
+		a.class(ctx, "objectName: db-password\nobjectType: secret")
+		ss := a.secretSync("app", "password", "db-password")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+		old := getSecret(ctx, a.ns, "app")
+		Expect(k8s.Delete(ctx, old)).To(Succeed())
+		Eventually(func(g Gomega) {
+			s := &corev1.Secret{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: a.ns, Name: "app"}, s)).To(Succeed())
+			g.Expect(s.UID).NotTo(Equal(old.UID))
+			g.Expect(s.Data).To(HaveKeyWithValue("password", []byte("kvsync-canary-az-del")))
+		}).Should(Succeed())
+	})
+})
+
+var _ = Describe("SecretSync with a misbehaving provider", func() {
+	It("reports ControllerInternalError for a malformed provider response", Label("reason:ControllerInternalError"), func(ctx SpecContext) {
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kvsync-test-"}}
+		Expect(k8s.Create(ctx, n)).To(Succeed())
+		Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: n.Name, Name: "workload"}})).To(Succeed())
+		Expect(k8s.Create(ctx, &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Namespace: n.Name, Name: "vault"},
+			Spec: spcv1.SecretProviderClassSpec{Provider: providerName}})).To(Succeed())
+		provider.setRawFiles(n.Name, []*v1alpha1.File{{Path: "a", Contents: []byte("1")}, {Path: "a", Contents: []byte("2")}})
+		ss := newSecretSync(n.Name, "app")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonControllerInternalError)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(ContainSubstring(`file path "a" appears twice`))
+	})
+})
+
+// eventReasons returns a function listing the reasons of the Events
+// recorded in namespace ns.
+func eventReasons(ctx context.Context, ns string) func() []string {
+	return func() []string {
+		list := &eventsv1.EventList{}
+		if err := k8s.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return nil
+		}
+		var out []string
+		for _, e := range list.Items {
+			out = append(out, e.Reason)
+		}
+		return out
+	}
+}
+
+// No canary value may appear outside the Secrets: not in logs, Events,
+// statuses or metrics.
+var _ = AfterSuite(func(ctx SpecContext) {
+	Expect(logs.String()).NotTo(ContainSubstring("kvsync-canary"), "a secret value was logged")
+	events := &eventsv1.EventList{}
+	Expect(k8s.List(ctx, events)).To(Succeed())
+	for _, e := range events.Items {
+		Expect(e.Note).NotTo(ContainSubstring("kvsync-canary"), "Event %s/%s holds a secret value", e.Namespace, e.Name)
+	}
+	syncs := &ssv1alpha1.SecretSyncList{}
+	Expect(k8s.List(ctx, syncs)).To(Succeed())
+	for _, ss := range syncs.Items {
+		raw, err := json.Marshal(ss.Status)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(raw)).NotTo(ContainSubstring("kvsync-canary"), "SecretSync %s/%s status holds a secret value", ss.Namespace, ss.Name)
+	}
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	Expect(fmt.Sprint(families)).NotTo(ContainSubstring("kvsync-canary"), "a metric holds a secret value")
+})
+
+func newGUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// vaultName derives a valid, unique vault name from a namespace name.
+func vaultName(ns string) string {
+	return "kv-" + ns[len(ns)-5:]
+}
