@@ -481,3 +481,63 @@ func newGUID() string {
 func vaultName(ns string) string {
 	return "kv-" + ns[len(ns)-5:]
 }
+
+var _ = Describe("SecretSync triggers, with hourly polls", Ordered, func() {
+	var (
+		ctx context.Context
+		a   azureNamespace
+	)
+
+	BeforeAll(func() {
+		ctx = context.Background()
+		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: slowNamespace}})).To(Succeed())
+		Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: slowNamespace, Name: "workload"}})).To(Succeed())
+		a = azure.setup(slowNamespace)
+		a.set("db-password", "kvsync-canary-slow-1")
+		a.set("api-key", "kvsync-canary-slow-key")
+		a.class(ctx, "objectName: db-password\nobjectType: secret", "objectName: api-key\nobjectType: secret")
+	})
+
+	It("recreates a deleted managed Secret at once, not at the next poll", func() {
+		ss := a.secretSync("deleted", "password", "db-password")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+		old := getSecret(ctx, a.ns, "deleted")
+		Expect(k8s.Delete(ctx, old)).To(Succeed())
+		Eventually(func(g Gomega) {
+			s := &corev1.Secret{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: a.ns, Name: "deleted"}, s)).To(Succeed())
+			g.Expect(s.UID).NotTo(Equal(old.UID))
+			g.Expect(s.Data).To(HaveKeyWithValue("password", []byte("kvsync-canary-slow-1")))
+		}).Should(Succeed())
+	})
+
+	It("re-applies a key removed by an edit at once, and leaves fields it does not own alone", func() {
+		ss := a.secretSync("edited", "password", "db-password", "key", "api-key")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+		secret := getSecret(ctx, a.ns, "edited")
+		delete(secret.Data, "key")
+		secret.Labels["owner"] = "someone-else"
+		Expect(k8s.Update(ctx, secret, client.FieldOwner("kubectl-edit"))).To(Succeed())
+		Eventually(func(g Gomega) {
+			s := getSecret(ctx, a.ns, "edited")
+			g.Expect(s.Data).To(HaveKeyWithValue("key", []byte("kvsync-canary-slow-key")))
+			g.Expect(s.Labels).To(HaveKeyWithValue("owner", "someone-else"))
+		}).Should(Succeed())
+	})
+
+	It("checks at once when the SecretProviderClass changes", func() {
+		ss := a.secretSync("class-change", "password", "db-password")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+		reasons := recordReasons(ctx, ss)
+		a.set("db-password", "kvsync-canary-slow-2")
+		class := &spcv1.SecretProviderClass{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: a.ns, Name: "azure-kv"}, class)).To(Succeed())
+		class.Spec.Parameters["cloudName"] = "AzurePublicCloud"
+		Expect(k8s.Update(ctx, class)).To(Succeed())
+		Eventually(reasons).Should(ContainElement("Update/" + ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded))
+		Expect(getSecret(ctx, a.ns, "class-change").Data).To(HaveKeyWithValue("password", []byte("kvsync-canary-slow-2")))
+	})
+})

@@ -21,11 +21,15 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"google.golang.org/grpc"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -106,21 +110,39 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(provider.stop)
 	azure = startAzureWorld(socketDir)
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  controller.CacheOptions(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-	})
-	Expect(err).NotTo(HaveOccurred())
 	providers := csiprovider.New(csiprovider.Options{SocketDir: socketDir, Timeout: 5 * time.Second})
 	DeferCleanup(providers.Close)
+
+	// The main controller polls every pollInterval and sees every namespace
+	// but slowNamespace; a second one polls hourly and sees only
+	// slowNamespace, where a check can only come from a trigger.
+	fast := controller.CacheOptions()
+	fast.DefaultFieldSelector = fields.OneTermNotEqualSelector("metadata.namespace", slowNamespace)
+	startController(scheme, fast, providers, pollInterval, false)
+	slow := controller.CacheOptions()
+	slow.DefaultNamespaces = map[string]cache.Config{slowNamespace: {}}
+	startController(scheme, slow, providers, time.Hour, true)
+})
+
+// slowNamespace is watched only by the suite's hourly-polling controller.
+const slowNamespace = "kvsync-slowpoll"
+
+func startController(scheme *runtime.Scheme, cacheOpts cache.Options, providers *csiprovider.Client, poll time.Duration, second bool) {
+	GinkgoHelper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  cacheOpts,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(second)},
+	})
+	Expect(err).NotTo(HaveOccurred())
 	Expect((&controller.SecretSyncReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Providers:               providers,
 		HashKey:                 []byte("0123456789abcdef0123456789abcdef"),
-		RotationPollInterval:    pollInterval,
+		RotationPollInterval:    poll,
 		PartialSync:             true,
 		MountsPerVaultPerSecond: 1000,
 		Recorder:                mgr.GetEventRecorder("kvsync-controller"),
@@ -134,7 +156,7 @@ var _ = BeforeSuite(func() {
 		Expect(mgr.Start(ctx)).To(Succeed())
 	})
 	DeferCleanup(func() { cancel(); done.Wait() })
-})
+}
 
 // staticProvider is a CSI provider serving, to each namespace, files the
 // specs set. It records the attributes of the last Mount per namespace.
