@@ -175,6 +175,12 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 		Eventually(reasons).Should(ContainElement("Update/" + ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded))
 		Expect(getSecret(ctx, a.ns, "app").Data).To(HaveKeyWithValue("password", []byte("kvsync-canary-az-2")))
 		Eventually(eventReasons(ctx, a.ns)).Should(ContainElements(ssv1alpha1.ReasonCreateSucceeded, ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded))
+
+		By("exposing the outcome in metrics")
+		Expect(metricValue("kvsync_sync_total", map[string]string{"reason": ssv1alpha1.ReasonCreateSucceeded})).To(BeNumerically(">", 0))
+		Expect(metricValue("kvsync_secretsync_last_success_timestamp_seconds", map[string]string{"namespace": a.ns, "name": "app"})).
+			To(BeNumerically(">=", float64(getSecretSync(ctx, ss).Status.LastSuccessfulSyncTime.Unix())))
+		Expect(metricValue("kvsync_provider_mount_duration_seconds", map[string]string{"provider": "azure", "code": "OK"})).To(BeNumerically(">", 0))
 	})
 
 	It("writes the items that succeeded, keeps the previous value of a failed one and reports PartialSync with the JSON summary", Label("reason:PartialSync"), func() {
@@ -430,6 +436,40 @@ var _ = Describe("SecretSync with a misbehaving provider", func() {
 		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(ContainSubstring(`file path "a" appears twice`))
 	})
 })
+
+// metricValue returns the value (a counter's, a gauge's, or a histogram's
+// sample count) of the metric with the given labels, or -1.
+func metricValue(name string, labels map[string]string) float64 {
+	GinkgoHelper()
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return -1
+}
 
 // eventReasons returns a function listing the reasons of the Events
 // recorded in namespace ns.

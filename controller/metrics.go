@@ -2,12 +2,13 @@ package controller
 
 import (
 	"context"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/status"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -57,30 +58,40 @@ func observeSync(reason string, d time.Duration) {
 }
 
 // lastSuccessCollector reports status.lastSuccessfulSyncTime of every
-// SecretSync in the cache when scraped.
+// SecretSync in the caches of the process's controllers when scraped.
 type lastSuccessCollector struct {
-	desc   *prometheus.Desc
-	reader atomic.Pointer[client.Reader]
+	desc *prometheus.Desc
+
+	mu      sync.Mutex
+	readers []client.Reader
 }
 
-func (c *lastSuccessCollector) setReader(r client.Reader) { c.reader.Store(&r) }
+func (c *lastSuccessCollector) addReader(r client.Reader) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readers = append(c.readers, r)
+}
 
 func (c *lastSuccessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *lastSuccessCollector) Collect(ch chan<- prometheus.Metric) {
-	r := c.reader.Load()
-	if r == nil {
-		return
-	}
+	c.mu.Lock()
+	readers := slices.Clone(c.readers)
+	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	list := &ssv1alpha1.SecretSyncList{}
-	if err := (*r).List(ctx, list); err != nil {
-		return
-	}
-	for _, ss := range list.Items {
-		if t := ss.Status.LastSuccessfulSyncTime; t != nil {
-			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(t.Unix()), ss.Namespace, ss.Name)
+	seen := map[types.NamespacedName]bool{}
+	for _, r := range readers {
+		list := &ssv1alpha1.SecretSyncList{}
+		if err := r.List(ctx, list); err != nil {
+			continue
+		}
+		for _, ss := range list.Items {
+			key := types.NamespacedName{Namespace: ss.Namespace, Name: ss.Name}
+			if t := ss.Status.LastSuccessfulSyncTime; t != nil && !seen[key] {
+				seen[key] = true
+				ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(t.Unix()), ss.Namespace, ss.Name)
+			}
 		}
 	}
 }

@@ -193,7 +193,7 @@ func (r *SecretSyncReconciler) event(ss *ssv1alpha1.SecretSync, eventType, reaso
 // must be built with CacheOptions.
 func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	registerMetrics()
-	lastSuccess.setReader(mgr.GetClient())
+	lastSuccess.addReader(mgr.GetClient())
 	r.tokens = &tokenCache{client: r.Client, audience: r.tokenAudience(), now: r.now, tokens: map[tokenKey]cachedToken{}}
 	perSecond := r.MountsPerVaultPerSecond
 	if perSecond <= 0 {

@@ -302,21 +302,44 @@ func applyFailure(ss *ssv1alpha1.SecretSync, err error) *syncError {
 }
 
 // partialSync is the PartialSync outcome: its message is the JSON summary,
-// one item per secretObject.data entry sorted by targetKey.
+// one item per secretObject.data entry sorted by targetKey. Errors are
+// shortened until the summary fits a condition message; if even that is not
+// enough (hundreds of long keys), succeeded items are left out and counted
+// in "omittedSucceeded".
 func partialSync(items []itemStatus) *syncError {
 	items = slices.Clone(items)
 	slices.SortFunc(items, func(a, b itemStatus) int { return strings.Compare(a.TargetKey, b.TargetKey) })
-	budget := maxMessageBytes / max(len(items), 1)
-	for i := range items {
-		items[i].Error = truncate(items[i].Error, max(budget-128, 64))
+	type summary struct {
+		Items            []itemStatus `json:"items"`
+		OmittedSucceeded int          `json:"omittedSucceeded,omitempty"`
 	}
-	msg, err := json.Marshal(struct {
-		Items []itemStatus `json:"items"`
-	}{items})
-	if err != nil {
-		return fail(ssv1alpha1.ReasonControllerInternalError, true, err, "encoding the partial sync summary failed: %v", err)
+	encode := func(sum summary, budget int) string {
+		shortened := slices.Clone(sum.Items)
+		for i := range shortened {
+			shortened[i].Error = truncate(shortened[i].Error, budget)
+		}
+		sum.Items = shortened
+		msg, _ := json.Marshal(sum) // strings and ints only: cannot fail
+		return string(msg)
 	}
-	return &syncError{reason: ssv1alpha1.ReasonPartialSync, message: string(msg), transient: true}
+	sum := summary{Items: items}
+	for budget := maxMessageBytes / max(len(items), 1); ; budget /= 2 {
+		if msg := encode(sum, budget); len(msg) <= maxMessageBytes {
+			return &syncError{reason: ssv1alpha1.ReasonPartialSync, message: msg, transient: true}
+		}
+		if budget == 0 {
+			break
+		}
+	}
+	failed := slices.DeleteFunc(slices.Clone(items), func(i itemStatus) bool { return i.Status != "Failed" })
+	sum = summary{Items: failed, OmittedSucceeded: len(items) - len(failed)}
+	for budget := maxMessageBytes / max(len(failed), 1); budget > 0; budget /= 2 {
+		if msg := encode(sum, budget); len(msg) <= maxMessageBytes {
+			return &syncError{reason: ssv1alpha1.ReasonPartialSync, message: msg, transient: true}
+		}
+	}
+	return &syncError{reason: ssv1alpha1.ReasonPartialSync, transient: true,
+		message: fmt.Sprintf(`{"items":[],"omittedSucceeded":%d,"omittedFailed":%d}`, len(items)-len(failed), len(failed))}
 }
 
 // checkCertificate checks that a kubernetes.io/tls Secret's tls.crt and
@@ -393,5 +416,8 @@ func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "..."
+	if n <= 3 {
+		return ""
+	}
+	return s[:n-3] + "..."
 }
