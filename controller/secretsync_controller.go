@@ -94,6 +94,7 @@ type SecretSyncReconciler struct {
 
 	tokens   *tokenCache
 	limiters *vaultLimiters
+	mounts   *mountCache
 	// ownWrites holds, per SecretSync, the resourceVersion of the Secret the
 	// controller last wrote, so that the watch event of its own write does
 	// not trigger another check.
@@ -200,6 +201,7 @@ func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		perSecond = DefaultMountsPerVaultPerSecond
 	}
 	r.limiters = &vaultLimiters{perSecond: perSecond, limiters: map[string]*rate.Limiter{}}
+	r.mounts = newMountCache(mountCacheTTL(r.pollInterval()))
 
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &ssv1alpha1.SecretSync{}, spcNameField,
 		func(o client.Object) []string {
@@ -276,12 +278,16 @@ func (r *SecretSyncReconciler) now() time.Time {
 	return time.Now()
 }
 
+func (r *SecretSyncReconciler) pollInterval() time.Duration {
+	if r.RotationPollInterval > 0 {
+		return r.RotationPollInterval
+	}
+	return DefaultRotationPollInterval
+}
+
 // nextPoll is the delay to the next poll-triggered check.
 func (r *SecretSyncReconciler) nextPoll() time.Duration {
-	d := r.RotationPollInterval
-	if d <= 0 {
-		d = DefaultRotationPollInterval
-	}
+	d := r.pollInterval()
 	if r.Jitter > 0 {
 		d += rand.N(r.Jitter)
 	}

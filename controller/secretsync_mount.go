@@ -179,10 +179,18 @@ func (v *vaultLimiters) wait(ctx context.Context, class *spcv1.SecretProviderCla
 
 // mount runs the plans, in order, and returns their results. Failures that
 // concern the class or the controller rather than the objects end the pass.
-func (r *SecretSyncReconciler) mount(ctx context.Context, class *spcv1.SecretProviderClass, attrs map[string]string, plans []mountPlan) ([]mountResult, *syncError) {
+// When shared is true, a result another SecretSync got for the same call
+// moments ago is used instead of calling the provider again.
+func (r *SecretSyncReconciler) mount(ctx context.Context, ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, attrs map[string]string, plans []mountPlan, shared bool) ([]mountResult, *syncError) {
 	provider := string(class.Spec.Provider)
 	results := make([]mountResult, 0, len(plans))
 	for _, plan := range plans {
+		key := mountKey{provider: provider, class: class.UID, generation: class.Generation, namespace: ss.Namespace,
+			serviceAccount: ss.Spec.ServiceAccountName, objects: plan.objects}
+		if files, ok := r.mounts.get(key, r.now()); ok && shared {
+			results = append(results, mountResult{plan: plan, files: files})
+			continue
+		}
 		a := attrs
 		if plan.objects != "" {
 			a = maps.Clone(attrs)
@@ -205,6 +213,7 @@ func (r *SecretSyncReconciler) mount(ctx context.Context, class *spcv1.SecretPro
 		if serr != nil {
 			return nil, serr
 		}
+		r.mounts.put(key, files, r.now())
 		results = append(results, mountResult{plan: plan, files: files})
 	}
 	return results, nil

@@ -190,7 +190,7 @@ func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncErr
 	attrs[attrServiceAccountToks] = tokens
 	attrs[attrSecretProviderCls] = class.Name
 
-	results, serr := r.mount(ctx, class, attrs, plans)
+	results, serr := r.mount(ctx, ss, class, attrs, plans, shareable(s))
 	if serr != nil {
 		return serr
 	}
@@ -242,6 +242,17 @@ func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncErr
 	s.desired = desired
 	s.hash = syncHash(r.HashKey, ss, class, desired)
 	return nil
+}
+
+// shareable reports whether the pass may use a Mount result another
+// SecretSync got moments ago: only for a routine check of an existing Secret
+// whose spec has not changed since its last check. A new SecretSync, a
+// recreated Secret and a changed spec (forceSynchronization included) always
+// read the vault.
+func shareable(s *syncScope) bool {
+	ss := s.secretSync
+	last := latestCondition(ss.Status)
+	return s.existing != nil && last.Status == metav1.ConditionTrue && last.ObservedGeneration == ss.Generation
 }
 
 // resultFor returns the result of the Mount that serves sourcePath.

@@ -1,0 +1,70 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+)
+
+func TestMountResultsAreSharedOnlyForTheSameCallWithinTheWindow(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	c := newMountCache(10 * time.Second)
+	key := mountKey{provider: "azure", class: "uid", generation: 1, namespace: "ns", serviceAccount: "sa", objects: "array: [a]"}
+	c.put(key, map[string][]byte{"a": []byte("1")}, now)
+
+	if _, ok := c.get(key, now.Add(9*time.Second)); !ok {
+		t.Error("a result 9s old was not shared")
+	}
+	if _, ok := c.get(key, now.Add(10*time.Second)); ok {
+		t.Error("an expired result was shared")
+	}
+	for name, other := range map[string]mountKey{
+		"another class generation": {provider: "azure", class: "uid", generation: 2, namespace: "ns", serviceAccount: "sa", objects: "array: [a]"},
+		"another ServiceAccount":   {provider: "azure", class: "uid", generation: 1, namespace: "ns", serviceAccount: "other", objects: "array: [a]"},
+		"another namespace":        {provider: "azure", class: "uid", generation: 1, namespace: "other", serviceAccount: "sa", objects: "array: [a]"},
+		"other objects":            {provider: "azure", class: "uid", generation: 1, namespace: "ns", serviceAccount: "sa", objects: "array: [b]"},
+	} {
+		if _, ok := c.get(other, now); ok {
+			t.Errorf("a result was shared with %s", name)
+		}
+	}
+	c.put(mountKey{objects: "later"}, nil, now.Add(time.Minute))
+	if len(c.entries) != 1 {
+		t.Errorf("expired entries were kept: %d entries", len(c.entries))
+	}
+	if got := mountCacheTTL(time.Second); got != 500*time.Millisecond {
+		t.Errorf("TTL for a 1s poll = %s", got)
+	}
+	if got := mountCacheTTL(time.Hour); got != maxMountCacheTTL {
+		t.Errorf("TTL for a 1h poll = %s", got)
+	}
+}
+
+func TestOnlyRoutineChecksUseSharedMountResults(t *testing.T) {
+	ok := metav1.Condition{Type: "Update", Status: metav1.ConditionTrue, ObservedGeneration: 2}
+	tests := []struct {
+		name     string
+		gen      int64
+		last     metav1.Condition
+		existing *corev1.Secret
+		want     bool
+	}{
+		{"a routine check of an existing Secret", 2, ok, &corev1.Secret{}, true},
+		{"a check after a spec change such as forceSynchronization", 3, ok, &corev1.Secret{}, false},
+		{"a check that creates or recreates the Secret", 2, ok, nil, false},
+		{"a check after a failure", 2, metav1.Condition{Type: "Update", Status: metav1.ConditionFalse, ObservedGeneration: 2}, &corev1.Secret{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Generation: tt.gen}}
+			ss.Status.Conditions = []metav1.Condition{tt.last}
+			if got := shareable(&syncScope{secretSync: ss, existing: tt.existing}); got != tt.want {
+				t.Errorf("shareable = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
