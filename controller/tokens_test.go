@@ -1,0 +1,108 @@
+package controller
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+)
+
+func TestTokensAreReusedUntilMostOfTheirLifetimeHasPassed(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	requests := 0
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		SubResourceCreate: func(_ context.Context, _ client.Client, sub string, obj client.Object, subResource client.Object, _ ...client.SubResourceCreateOption) error {
+			tr := subResource.(*authenticationv1.TokenRequest)
+			if sub != "token" || obj.GetName() != "workload" || tr.Spec.Audiences[0] != DefaultTokenAudience || *tr.Spec.ExpirationSeconds != 600 {
+				t.Errorf("unexpected token request %s for %s: %+v", sub, obj.GetName(), tr.Spec)
+			}
+			requests++
+			tr.Status = authenticationv1.TokenRequestStatus{Token: "kvsync-canary-token", ExpirationTimestamp: metav1.NewTime(clock().Add(600 * time.Second))}
+			return nil
+		},
+	}).Build()
+	cache := &tokenCache{client: c, audience: DefaultTokenAudience, now: clock, tokens: map[tokenKey]cachedToken{}}
+	ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "app"}, Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: "workload"}}
+
+	attr, serr := cache.tokensAttribute(context.Background(), ss)
+	if serr != nil || !strings.Contains(attr, `"api://AzureADTokenExchange":{"token":"kvsync-canary-token"`) {
+		t.Fatalf("tokensAttribute = %s, %v", attr, serr)
+	}
+	mu.Lock()
+	now = now.Add(470 * time.Second)
+	mu.Unlock()
+	if _, serr := cache.tokensAttribute(context.Background(), ss); serr != nil || requests != 1 {
+		t.Errorf("after 470s of 600: %d requests, want the token reused", requests)
+	}
+	mu.Lock()
+	now = now.Add(20 * time.Second)
+	mu.Unlock()
+	if _, serr := cache.tokensAttribute(context.Background(), ss); serr != nil || requests != 2 {
+		t.Errorf("after 490s of 600: %d requests, want a new token", requests)
+	}
+}
+
+func TestTokenRequestFailuresAreClassified(t *testing.T) {
+	gr := schema.GroupResource{Resource: "serviceaccounts"}
+	tests := []struct {
+		name   string
+		err    error
+		reason string
+		want   string
+	}{
+		{"a missing ServiceAccount", apierrors.NewNotFound(gr, "workload"), ssv1alpha1.ReasonControllerSyncFailed, `ServiceAccount "workload" does not exist in namespace "ns"`},
+		{"a forbidden request", apierrors.NewForbidden(gr, "workload", nil), ssv1alpha1.ReasonControllerSyncFailed, "Grant it create on serviceaccounts/token"},
+		{"a policy denial", apierrors.NewForbidden(gr, "workload", errorString("ValidatingAdmissionPolicy 'no-tokens' with binding 'b' denied request")), ssv1alpha1.ReasonValidatingAdmissionPolicyCheckFailed, "no-tokens"},
+		{"an API server failure", apierrors.NewServiceUnavailable("down"), ssv1alpha1.ReasonControllerSyncFailed, "down"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+				SubResourceCreate: func(context.Context, client.Client, string, client.Object, client.Object, ...client.SubResourceCreateOption) error {
+					return tt.err
+				},
+			}).Build()
+			cache := &tokenCache{client: c, audience: DefaultTokenAudience, now: time.Now, tokens: map[tokenKey]cachedToken{}}
+			ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "app"}, Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: "workload"}}
+			_, serr := cache.tokensAttribute(context.Background(), ss)
+			if serr == nil || serr.reason != tt.reason || !strings.Contains(serr.message, tt.want) {
+				t.Errorf("tokensAttribute = %v, want %s containing %q", serr, tt.reason, tt.want)
+			}
+		})
+	}
+}
+
+func TestPollsAreSpreadByJitter(t *testing.T) {
+	r := &SecretSyncReconciler{RotationPollInterval: time.Minute, Jitter: 10 * time.Second}
+	seen := map[time.Duration]bool{}
+	for range 50 {
+		d := r.nextPoll()
+		if d < time.Minute || d >= time.Minute+10*time.Second {
+			t.Fatalf("nextPoll = %s, want within [1m, 1m10s)", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 2 {
+		t.Error("jitter did not vary the poll")
+	}
+	if d := (&SecretSyncReconciler{}).nextPoll(); d != DefaultRotationPollInterval {
+		t.Errorf("default poll = %s, want %s", d, DefaultRotationPollInterval)
+	}
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
