@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -88,8 +89,10 @@ type Server struct {
 
 	listener net.Listener
 	http     *http.Server
-	served   chan error
-	client   *http.Client
+	// handler is what the listener serves: Handler, wrapped by Use.
+	handler atomic.Pointer[http.Handler]
+	served  chan error
+	client  *http.Client
 
 	closeOnce sync.Once
 }
@@ -136,8 +139,10 @@ func NewServer(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("listening on %s: %w", opts.Addr, err)
 	}
 	s := &Server{ca: ca, entra: authority, vaults: vaults, journal: j, listener: lis, served: make(chan error, 1)}
+	h := s.Handler()
+	s.handler.Store(&h)
 	s.http = &http.Server{
-		Handler:           s.Handler(),
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*s.handler.Load()).ServeHTTP(w, r) }),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          opts.ErrorLog,
@@ -162,6 +167,19 @@ func (s *Server) Handler() http.Handler {
 			http.Error(w, fmt.Sprintf("host %q is not served here", host), http.StatusMisdirectedRequest)
 		}
 	})
+}
+
+// Use wraps what the listener serves with middleware, such as a fault
+// injector: requests reach the middleware first, then the handler it wraps.
+// Later calls wrap earlier ones. It is safe to call while serving.
+func (s *Server) Use(middleware func(http.Handler) http.Handler) {
+	for {
+		cur := s.handler.Load()
+		next := middleware(*cur)
+		if s.handler.CompareAndSwap(cur, &next) {
+			return
+		}
+	}
 }
 
 // Addr returns the address the server listens on.
