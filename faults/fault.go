@@ -73,6 +73,25 @@ const (
 	IdentityError Kind = "identity.aadsts"
 	// IdentityUnavailable: Entra ID answers Status (default 503).
 	IdentityUnavailable Kind = "identity.unavailable"
+
+	// ProviderSlow: Mount answers after Latency, or at the caller's
+	// deadline if that comes first.
+	ProviderSlow Kind = "provider.slow"
+	// ProviderCrash: the provider dies during Mount; the caller sees the
+	// connection drop (gRPC Unavailable).
+	ProviderCrash Kind = "provider.crash"
+	// ProviderOversized: Mount answers a response of Size bytes (default
+	// 5 MiB), over the caller's limit.
+	ProviderOversized Kind = "provider.oversized"
+	// ProviderMalformed: Mount answers the same file path twice.
+	ProviderMalformed Kind = "provider.malformed"
+
+	// ClusterError: the API server answers Status (default 500) to the
+	// scoped verb and resource.
+	ClusterError Kind = "cluster.error"
+	// ClusterLatency: the API server answers the scoped verb and resource
+	// after Latency (plus up to Jitter).
+	ClusterLatency Kind = "cluster.latency"
 )
 
 // Layer returns the layer of a kind: dns, transport, gateway, vault or
@@ -85,7 +104,8 @@ func (k Kind) Layer() string {
 // kinds lists every kind, for validation and documentation.
 var kinds = []Kind{DNSNXDomain, DNSServFail, DNSTimeout, DNSMisroute,
 	TransportRefused, TransportReset, TransportBlackhole, TransportLatency, TransportTLSUntrusted, TransportTLSWrongName,
-	GatewayVaultBlocked, VaultError, VaultThrottle, VaultMalformed, VaultTruncated, IdentityError, IdentityUnavailable}
+	GatewayVaultBlocked, VaultError, VaultThrottle, VaultMalformed, VaultTruncated, IdentityError, IdentityUnavailable,
+	ProviderSlow, ProviderCrash, ProviderOversized, ProviderMalformed, ClusterError, ClusterLatency}
 
 // Fault is one injected failure: what (Kind and its parameters), where
 // (Scope) and when (When).
@@ -111,6 +131,8 @@ type Fault struct {
 	Jitter  Duration `json:"jitter,omitempty"`
 	// AADSTS is the error code of identity.aadsts, e.g. 70021.
 	AADSTS int `json:"aadsts,omitempty"`
+	// Size is the response size of provider.oversized, in bytes.
+	Size int `json:"size,omitempty"`
 }
 
 // Scope says which requests a fault applies to. Empty fields match
@@ -125,6 +147,16 @@ type Scope struct {
 	Identity string `json:"identity,omitempty"`
 	// Host is a host name, e.g. login.microsoftonline.com.
 	Host string `json:"host,omitempty"`
+	// Namespace is a Kubernetes namespace: of the SecretSync a Mount is
+	// for, or of an API request.
+	Namespace string `json:"namespace,omitempty"`
+	// SPC is a SecretProviderClass name (provider faults).
+	SPC string `json:"spc,omitempty"`
+	// Verb and Resource select API requests (cluster faults): get, list,
+	// watch, create, update, patch, delete; e.g. secrets,
+	// serviceaccounts/token, secretsyncs/status.
+	Verb     string `json:"verb,omitempty"`
+	Resource string `json:"resource,omitempty"`
 }
 
 // When says how often a fault fires among the requests it matches.
@@ -155,8 +187,10 @@ func (f Fault) Validate() error {
 		return fmt.Errorf("fault %q: vault.error needs a status 400-599 and a code", f.Name)
 	case f.Kind == IdentityError && f.AADSTS <= 0:
 		return fmt.Errorf("fault %q: identity.aadsts needs an AADSTS code", f.Name)
-	case f.Kind == TransportLatency && f.Latency <= 0:
-		return fmt.Errorf("fault %q: transport.latency needs a latency", f.Name)
+	case (f.Kind == TransportLatency || f.Kind == ClusterLatency || f.Kind == ProviderSlow) && f.Latency <= 0:
+		return fmt.Errorf("fault %q: %s needs a latency", f.Name, f.Kind)
+	case f.Kind == ClusterError && f.Status != 0 && (f.Status < 400 || f.Status > 599):
+		return fmt.Errorf("fault %q: cluster.error needs a status 400-599", f.Name)
 	}
 	return nil
 }

@@ -139,7 +139,8 @@ func (i *Injector) Journal() []Injection {
 
 // target is what a request names, for scope matching.
 type target struct {
-	host, vault, object, identity string
+	host, vault, object, identity  string
+	namespace, spc, verb, resource string
 }
 
 // vaultOf returns the vault name of a vault host, or "".
@@ -198,7 +199,11 @@ func (a *activeFault) matches(t target) bool {
 	return (s.Vault == "" || strings.EqualFold(s.Vault, t.vault)) &&
 		(s.Host == "" || strings.EqualFold(s.Host, t.host)) &&
 		(s.Object == "" || strings.EqualFold(s.Object, t.object)) &&
-		(s.Identity == "" || strings.EqualFold(s.Identity, t.identity))
+		(s.Identity == "" || strings.EqualFold(s.Identity, t.identity)) &&
+		(s.Namespace == "" || s.Namespace == t.namespace) &&
+		(s.SPC == "" || s.SPC == t.spc) &&
+		(s.Verb == "" || s.Verb == t.verb) &&
+		(s.Resource == "" || s.Resource == t.resource)
 }
 
 // ParseYAML reads a list of faults, as scenarios write them, and validates
