@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/kvsync/kvsync/fakevault/entra"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
 	"github.com/kvsync/kvsync/fakevault/pki"
+	"github.com/kvsync/kvsync/faults"
 	azureprovider "github.com/kvsync/kvsync/provider"
 )
 
@@ -42,6 +44,7 @@ var azure *azureWorld
 
 type azureWorld struct {
 	fake   *fakevault.Server
+	faults *faults.Injector
 	issuer string
 }
 
@@ -64,7 +67,14 @@ func startAzureWorld(socketDir string) *azureWorld {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(fake.Entra().TrustIssuerJWKS(discovery.Issuer, jwks)).To(Succeed())
 
-	srv, err := azureprovider.New(azureprovider.Options{SocketDir: socketDir, MountTimeout: 5 * time.Second, Transport: fake.HTTPClient(),
+	// Faults sit on the fake's seams: its handler, and the dialer the
+	// provider reaches it through.
+	inj, err := faults.New(faults.Options{Seed: 1, CA: fake.CA(), DNSTimeout: time.Second})
+	Expect(err).NotTo(HaveOccurred())
+	fake.Use(inj.Handler)
+	transport := fake.Transport()
+	transport.DialContext = inj.Dialer(fake.DialContext)
+	srv, err := azureprovider.New(azureprovider.Options{SocketDir: socketDir, MountTimeout: 3 * time.Second, Transport: &http.Client{Transport: transport},
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -73,7 +83,7 @@ func startAzureWorld(socketDir string) *azureWorld {
 	go func() { done <- srv.Serve(ctx, func() { close(ready) }) }()
 	Eventually(ready).Should(BeClosed())
 	DeferCleanup(func() { cancel(); Expect(<-done).To(Succeed()) })
-	return &azureWorld{fake: fake, issuer: discovery.Issuer}
+	return &azureWorld{fake: fake, faults: inj, issuer: discovery.Issuer}
 }
 
 // azureNamespace is one spec's slice of the world: a vault, an identity
@@ -250,6 +260,37 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 		Entry("the vault throttles past the retries", "throttle", func(a azureNamespace) {
 			Expect(a.vault.SetRateLimit(&keyvault.RateLimit{Requests: 1, Window: time.Hour})).To(Succeed())
 		}, []string{"Throttled"}),
+	)
+
+	DescribeTable("reports ProviderError for each network case of the troubleshooting guide",
+		func(fault faults.Fault, want []string) {
+			a.set("db-password", "kvsync-canary-az-net")
+			a.class(ctx, "objectName: db-password\nobjectType: secret")
+			fault.Name = "net-" + a.ns
+			fault.Scope.Vault = a.vault.Name()
+			Expect(azure.faults.Add(fault)).To(Succeed())
+			DeferCleanup(func() { azure.faults.Clear(fault.Name) })
+			ss := a.secretSync("app", "password", "db-password")
+			Expect(k8s.Create(ctx, ss)).To(Succeed())
+			SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonProviderError)
+			msg := latestCondition(getSecretSync(ctx, ss)).Message
+			for _, w := range want {
+				Expect(msg).To(ContainSubstring(w))
+			}
+			By("recovering once the network is fixed")
+			azure.faults.Clear(fault.Name)
+			SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+		},
+		Entry("an Arc gateway that does not cover <vault>.vault.azure.net", Label("layer:gateway"),
+			faults.Fault{Kind: faults.GatewayVaultBlocked}, []string{"did not answer before the mount deadline"}),
+		Entry("a private link whose DNS name does not resolve in the cluster", Label("layer:dns"),
+			faults.Fault{Kind: faults.DNSNXDomain}, []string{"DNS lookup of", "no such host", "private endpoint"}),
+		Entry("a private link whose address is not routed from the cluster", Label("layer:dns"),
+			faults.Fault{Kind: faults.DNSMisroute}, []string{"did not answer before the mount deadline"}),
+		Entry("a proxy that intercepts TLS", Label("layer:transport"),
+			faults.Fault{Kind: faults.TransportTLSUntrusted}, []string{"TLS verification of the key vault failed"}),
+		Entry("the vault answering 503 past the retries", Label("layer:vault"),
+			faults.Fault{Kind: faults.VaultError, Status: 503, Code: "ServiceUnavailable"}, []string{"ServiceUnavailable (HTTP 503)"}),
 	)
 
 	It("reports ProviderError naming the DNS failure when the vault name does not resolve", Label("reason:ProviderError", "layer:dns"), func() {

@@ -2,8 +2,12 @@ package provider
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,14 +128,45 @@ func evictOne[K comparable, V any](m map[K]V) {
 	}
 }
 
+// maxRetryDelay is the longest wait between two tries.
+const maxRetryDelay = 4 * time.Second
+
+// retryStatusCodes are the statuses the SDK retries by default.
+var retryStatusCodes = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+
 // retryOptions are the SDK retry settings: a few quick retries, each try
 // bounded, so that a Mount's deadline (not the retry policy) ends a Mount
-// against a vault that does not answer. Retry-After is honoured.
+// against a vault that does not answer. Retry-After is honoured up to the
+// maximum delay. Failures that retrying cannot fix, a name that does not
+// exist and a certificate that does not verify, are not retried, so the
+// Mount reports them at once instead of running into its deadline.
 func retryOptions() policy.RetryOptions {
 	return policy.RetryOptions{
 		MaxRetries:    3,
 		TryTimeout:    10 * time.Second,
 		RetryDelay:    250 * time.Millisecond,
-		MaxRetryDelay: 4 * time.Second,
+		MaxRetryDelay: maxRetryDelay,
+		ShouldRetry:   shouldRetry,
 	}
+}
+
+// shouldRetry decides whether a try is retried. An HTTP error is not retried
+// when the Mount's deadline is closer than the longest retry delay: the
+// Mount then reports the vault's answer rather than running out of time.
+func shouldRetry(resp *http.Response, err error) bool {
+	if err != nil {
+		var certErr *tls.CertificateVerificationError
+		var dnsErr *net.DNSError
+		return !errors.As(err, &certErr) && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound)
+	}
+	if !slices.Contains(retryStatusCodes, resp.StatusCode) {
+		return false
+	}
+	if resp.Request != nil {
+		if deadline, ok := resp.Request.Context().Deadline(); ok && time.Until(deadline) < maxRetryDelay {
+			return false
+		}
+	}
+	return true
 }

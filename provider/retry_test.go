@@ -1,0 +1,46 @@
+package provider
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestRetriesAreOnlyForFailuresRetryingCanFixWithinTheDeadline(t *testing.T) {
+	far, cancelFar := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelFar()
+	near, cancelNear := context.WithTimeout(context.Background(), time.Second)
+	defer cancelNear()
+	resp := func(ctx context.Context, status int) *http.Response {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://kv.vault.azure.net/secrets/a/", nil)
+		return &http.Response{StatusCode: status, Request: req}
+	}
+	tests := []struct {
+		name string
+		resp *http.Response
+		err  error
+		want bool
+	}{
+		{"a 503 with time left is retried", resp(far, 503), nil, true},
+		{"a 429 with time left is retried", resp(far, 429), nil, true},
+		{"a 503 close to the deadline is reported", resp(near, 503), nil, false},
+		{"a 404 is reported", resp(far, 404), nil, false},
+		{"a 403 is reported", resp(far, 403), nil, false},
+		{"a refused connection is retried", nil, &net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
+		{"a name that does not exist is reported", nil, &net.OpError{Op: "dial", Err: &net.DNSError{Name: "kv.vault.azure.net", IsNotFound: true}}, false},
+		{"a temporary DNS failure is retried", nil, &net.OpError{Op: "dial", Err: &net.DNSError{Name: "kv.vault.azure.net", IsTemporary: true}}, true},
+		{"a certificate that does not verify is reported", nil, &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := shouldRetry(tt.resp, tt.err); got != tt.want {
+				t.Errorf("shouldRetry = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
