@@ -1,6 +1,7 @@
 package fakevault
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,14 +16,18 @@ import (
 // reaches the fake with only HTTPS_PROXY pointing at this handler and
 // SSL_CERT_FILE naming the CA bundle (CAPEM). Tunnels to any other name are
 // refused with 502 Bad Gateway, as a proxy that cannot resolve them would.
-func (s *Server) ProxyHandler() http.Handler {
+func (s *Server) ProxyHandler() http.Handler { return s.ProxyHandlerVia(s.DialContext) }
+
+// ProxyHandlerVia is ProxyHandler with the tunnels opened by dial, which
+// should end in DialContext: a seam for faults on the path.
+func (s *Server) ProxyHandlerVia(dial func(ctx context.Context, network, addr string) (net.Conn, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodConnect {
 			w.Header().Set("Allow", http.MethodConnect)
 			http.Error(w, "this is an HTTPS proxy: only CONNECT is supported", http.StatusMethodNotAllowed)
 			return
 		}
-		upstream, err := s.DialContext(r.Context(), "tcp", r.Host)
+		upstream, err := dial(r.Context(), "tcp", r.Host)
 		if err != nil {
 			status := http.StatusBadGateway
 			var dnsErr *net.DNSError

@@ -1,8 +1,8 @@
 // Command fakevault runs the fake Azure Key Vault and Entra ID out of
 // process: the HTTPS endpoint for <vault>.vault.azure.net and
-// login.microsoftonline.com, an admin API to seed it and read its journal,
-// and an HTTP CONNECT proxy that reaches it for clients configured only with
-// HTTPS_PROXY and SSL_CERT_FILE.
+// login.microsoftonline.com, an admin API to seed it, inject faults and read
+// its journals, and an HTTP CONNECT proxy that reaches it for clients
+// configured only with HTTPS_PROXY and SSL_CERT_FILE.
 package main
 
 import (
@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kvsync/kvsync/fakevault"
+	"github.com/kvsync/kvsync/faults"
 )
 
 // options are the command's flags.
@@ -30,6 +31,7 @@ type options struct {
 	caOut         string
 	region        string
 	tokenLifetime time.Duration
+	faultSeed     uint64
 }
 
 func main() {
@@ -60,6 +62,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.caOut, "ca-out", "", "Write the CA bundle (PEM) clients must trust to this file.")
 	fs.StringVar(&o.region, "region", "eastus", "Azure region the vaults report.")
 	fs.DurationVar(&o.tokenLifetime, "token-lifetime", time.Hour, "Lifetime of issued access tokens.")
+	fs.Uint64Var(&o.faultSeed, "fault-seed", 1, "Seed of the fault injector's decisions (faults API on the admin address).")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -91,6 +94,16 @@ func run(ctx context.Context, o options, logger *slog.Logger, ready func(addrs))
 			return fmt.Errorf("writing CA bundle: %w", err)
 		}
 	}
+	inj, err := faults.New(faults.Options{Seed: o.faultSeed, CA: srv.CA()})
+	if err != nil {
+		return err
+	}
+	srv.Use(inj.Handler)
+	admin := http.NewServeMux()
+	admin.Handle("/faults", inj.AdminHandler())
+	admin.Handle("/faults/", inj.AdminHandler())
+	admin.Handle("/", srv.AdminHandler())
+
 	a := addrs{https: srv.Addr()}
 	var servers []*http.Server
 	errs := make(chan error, 2)
@@ -109,12 +122,12 @@ func run(ctx context.Context, o options, logger *slog.Logger, ready func(addrs))
 		return lis.Addr().String(), nil
 	}
 	if o.adminListen != "" {
-		if a.admin, err = serve(o.adminListen, srv.AdminHandler()); err != nil {
+		if a.admin, err = serve(o.adminListen, admin); err != nil {
 			return err
 		}
 	}
 	if o.proxyListen != "" {
-		if a.proxy, err = serve(o.proxyListen, srv.ProxyHandler()); err != nil {
+		if a.proxy, err = serve(o.proxyListen, srv.ProxyHandlerVia(inj.Dialer(srv.DialContext))); err != nil {
 			return err
 		}
 	}

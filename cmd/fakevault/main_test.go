@@ -105,6 +105,28 @@ func TestTheBinarySeedsAVaultOverTheAdminAPIAndServesItThroughTheProxy(t *testin
 		t.Errorf("region header %q, want westeurope", region)
 	}
 
+	// A vault firewall injected over the admin API.
+	post("POST", "/faults", "- name: firewall\n  kind: vault.error\n  status: 403\n  code: Forbidden\n  innerCode: ForbiddenByFirewall\n  scope: {vault: contoso}\n", 200)
+	resp, err = client.Get(fakevault.VaultURL("contoso") + "secrets/db-password/?api-version=7.4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("with the firewall fault: %d, want 403", resp.StatusCode)
+	}
+	post("POST", "/faults", `{"name":"gateway","kind":"gateway.vault-blocked"}`, 200)
+	post("POST", "/faults", `{"name":"bad","kind":"nonsense"}`, 400)
+	if injected := post("GET", "/faults/journal", "", 200); !bytes.Contains(injected, []byte(`"fault":"firewall"`)) {
+		t.Errorf("faults journal: %s", injected)
+	}
+	post("DELETE", "/faults/firewall", "", 204)
+	post("DELETE", "/faults/firewall", "", 404)
+	post("DELETE", "/faults", "", 204)
+	if active := post("GET", "/faults", "", 200); string(bytes.TrimSpace(active)) != "[]" {
+		t.Errorf("faults after clearing: %s", active)
+	}
+
 	journal := post("GET", "/journal", "", 200)
 	if bytes.Contains(journal, []byte("kvsync-canary-bin")) || !bytes.Contains(journal, []byte(`"status":401`)) {
 		t.Errorf("journal: %s", journal)
