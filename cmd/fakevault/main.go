@@ -32,6 +32,8 @@ type options struct {
 	region        string
 	tokenLifetime time.Duration
 	faultSeed     uint64
+	dnsListen     string
+	dnsAnswer     string
 }
 
 func main() {
@@ -62,6 +64,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.caOut, "ca-out", "", "Write the CA bundle (PEM) clients must trust to this file.")
 	fs.StringVar(&o.region, "region", "eastus", "Azure region the vaults report.")
 	fs.DurationVar(&o.tokenLifetime, "token-lifetime", time.Hour, "Lifetime of issued access tokens.")
+	fs.StringVar(&o.dnsListen, "dns-listen", "", "UDP and TCP address of a DNS server for login.microsoftonline.com and the vaults' names (with DNS faults); empty disables it.")
+	fs.StringVar(&o.dnsAnswer, "dns-answer", "127.0.0.1", "Address the DNS server answers for the fake's names: where clients reach --listen on port 443.")
 	fs.Uint64Var(&o.faultSeed, "fault-seed", 1, "Seed of the fault injector's decisions (faults API on the admin address).")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -72,6 +76,9 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	if o.listen == "" {
 		return o, errors.New("--listen must not be empty")
 	}
+	if net.ParseIP(o.dnsAnswer) == nil || net.ParseIP(o.dnsAnswer).To4() == nil {
+		return o, fmt.Errorf("--dns-answer %q is not an IPv4 address", o.dnsAnswer)
+	}
 	if o.tokenLifetime < time.Minute {
 		return o, fmt.Errorf("--token-lifetime must be at least 1m, got %s", o.tokenLifetime)
 	}
@@ -79,7 +86,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 }
 
 // addrs are the addresses run listens on, once it is ready.
-type addrs struct{ https, admin, proxy string }
+type addrs struct{ https, admin, proxy, dns string }
 
 // run serves until ctx ends. ready, when not nil, receives the listening
 // addresses.
@@ -131,7 +138,17 @@ func run(ctx context.Context, o options, logger *slog.Logger, ready func(addrs))
 			return err
 		}
 	}
-	logger.Info("fakevault serving", "https", a.https, "admin", a.admin, "proxy", a.proxy,
+	if o.dnsListen != "" {
+		answerIP := net.ParseIP(o.dnsAnswer)
+		dnsSrv, err := faults.NewDNSServer(faults.DNSServerOptions{Addr: o.dnsListen, Injector: inj,
+			Resolve: func(name string) (net.IP, bool) { return answerIP, srv.Serves(name) }})
+		if err != nil {
+			return err
+		}
+		defer dnsSrv.Close()
+		a.dns = dnsSrv.Addr()
+	}
+	logger.Info("fakevault serving", "https", a.https, "admin", a.admin, "proxy", a.proxy, "dns", a.dns,
 		"tenant", fakevault.DefaultTenantID, "clientID", fakevault.DefaultClientID, "caBundle", o.caOut)
 	if ready != nil {
 		ready(a)

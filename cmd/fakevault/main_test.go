@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,6 +29,7 @@ func TestParseFlagsRefusesBadInputWithAClearError(t *testing.T) {
 		{[]string{"--token-lifetime=1s"}, "--token-lifetime"},
 		{[]string{"extra"}, "unexpected arguments"},
 		{[]string{"--no-such-flag"}, "not defined"},
+		{[]string{"--dns-answer=somewhere"}, "--dns-answer"},
 	} {
 		_, err := parseFlags(tt.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -42,7 +44,8 @@ func TestTheBinarySeedsAVaultOverTheAdminAPIAndServesItThroughTheProxy(t *testin
 	ready := make(chan addrs, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, options{listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", proxyListen: "127.0.0.1:0", caOut: caFile, region: "westeurope", tokenLifetime: time.Hour},
+		done <- run(ctx, options{listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", proxyListen: "127.0.0.1:0", dnsListen: "127.0.0.1:0", dnsAnswer: "127.0.0.1",
+			caOut: caFile, region: "westeurope", tokenLifetime: time.Hour},
 			slog.New(slog.NewTextHandler(io.Discard, nil)), func(a addrs) { ready <- a })
 	}()
 	t.Cleanup(func() {
@@ -81,6 +84,17 @@ func TestTheBinarySeedsAVaultOverTheAdminAPIAndServesItThroughTheProxy(t *testin
 	post("PUT", "/vaults/nope/secrets/x", `{"value":"v"}`, 404)
 	post("PUT", "/vaults/contoso/secrets/bad_name", `{"value":"v"}`, 400)
 	post("PUT", "/vaults/contoso/secrets/x", `{"value":"v","unknown":1}`, 400)
+
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, a.dns)
+	}}
+	if addrs, err := resolver.LookupHost(context.Background(), "contoso.vault.azure.net"); err != nil || len(addrs) != 1 || addrs[0] != "127.0.0.1" {
+		t.Errorf("DNS for a vault: %v, %v", addrs, err)
+	}
+	if _, err := resolver.LookupHost(context.Background(), "nope.vault.azure.net"); err == nil {
+		t.Error("DNS resolved a vault that does not exist")
+	}
 
 	caPEM, err := os.ReadFile(caFile)
 	if err != nil {
