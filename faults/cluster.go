@@ -17,7 +17,7 @@ import (
 func (i *Injector) KubeTransport(next http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
 		ns, resource, verb := apiRequest(r)
-		f := i.decide(target{host: r.URL.Hostname(), namespace: ns, resource: resource, verb: verb}, "cluster")
+		f := i.decide(target{host: r.URL.Hostname(), namespace: ns, resource: resource, verb: verb}, inLayers("cluster"))
 		if f == nil {
 			return next.RoundTrip(r)
 		}

@@ -27,7 +27,7 @@ func (i *Injector) Dialer(next DialFunc) DialFunc {
 		if err != nil {
 			return next(ctx, network, addr)
 		}
-		f := i.decide(target{host: host, vault: i.vaultOf(host)}, "dns", "transport", "gateway")
+		f := i.decide(target{host: host, vault: i.vaultOf(host)}, inLayers("dns", "transport", "gateway"))
 		if f == nil {
 			return next(ctx, network, addr)
 		}

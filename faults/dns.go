@@ -90,7 +90,7 @@ func answer(w dns.ResponseWriter, req *dns.Msg, opts DNSServerOptions) {
 	q := req.Question[0]
 	name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
 	if inj := opts.Injector; inj != nil {
-		if f := inj.decide(target{host: name, vault: inj.vaultOf(name)}, "dns"); f != nil {
+		if f := inj.decide(target{host: name, vault: inj.vaultOf(name)}, inLayers("dns")); f != nil {
 			switch f.Kind {
 			case DNSNXDomain:
 				m.Rcode = dns.RcodeNameError

@@ -73,6 +73,10 @@ const (
 	IdentityError Kind = "identity.aadsts"
 	// IdentityUnavailable: Entra ID answers Status (default 503).
 	IdentityUnavailable Kind = "identity.unavailable"
+	// IdentityEarlyExpiry: access tokens stop being accepted Latency after
+	// they were issued, before the expiry they announce: the vault answers
+	// 401 TokenExpired while the client still holds the token as valid.
+	IdentityEarlyExpiry Kind = "identity.early-expiry"
 
 	// ProviderSlow: Mount answers after Latency, or at the caller's
 	// deadline if that comes first.
@@ -104,7 +108,7 @@ func (k Kind) Layer() string {
 // kinds lists every kind, for validation and documentation.
 var kinds = []Kind{DNSNXDomain, DNSServFail, DNSTimeout, DNSMisroute,
 	TransportRefused, TransportReset, TransportBlackhole, TransportLatency, TransportTLSUntrusted, TransportTLSWrongName,
-	GatewayVaultBlocked, VaultError, VaultThrottle, VaultMalformed, VaultTruncated, IdentityError, IdentityUnavailable,
+	GatewayVaultBlocked, VaultError, VaultThrottle, VaultMalformed, VaultTruncated, IdentityError, IdentityUnavailable, IdentityEarlyExpiry,
 	ProviderSlow, ProviderCrash, ProviderOversized, ProviderMalformed, ClusterError, ClusterLatency}
 
 // Fault is one injected failure: what (Kind and its parameters), where
@@ -187,7 +191,7 @@ func (f Fault) Validate() error {
 		return fmt.Errorf("fault %q: vault.error needs a status 400-599 and a code", f.Name)
 	case f.Kind == IdentityError && f.AADSTS <= 0:
 		return fmt.Errorf("fault %q: identity.aadsts needs an AADSTS code", f.Name)
-	case (f.Kind == TransportLatency || f.Kind == ClusterLatency || f.Kind == ProviderSlow) && f.Latency <= 0:
+	case (f.Kind == TransportLatency || f.Kind == ClusterLatency || f.Kind == ProviderSlow || f.Kind == IdentityEarlyExpiry) && f.Latency <= 0:
 		return fmt.Errorf("fault %q: %s needs a latency", f.Name, f.Kind)
 	case f.Kind == ClusterError && f.Status != 0 && (f.Status < 400 || f.Status > 599):
 		return fmt.Errorf("fault %q: cluster.error needs a status 400-599", f.Name)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -306,5 +307,51 @@ func mustAdd(t *testing.T, inj *faults.Injector, f faults.Fault) {
 	t.Helper()
 	if err := inj.Add(f); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestTokensThatExpireEarlyAreRefusedByTheVault(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	fake, err := fakevault.NewServer(fakevault.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	inj, err := faults.New(faults.Options{Seed: 1, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.Use(inj.Handler)
+	v, err := fake.CreateVault(keyvault.VaultConfig{Name: "contoso"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.SetSecret("db-password", canary, nil); err != nil {
+		t.Fatal(err)
+	}
+	client, err := fake.Client("contoso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() error {
+		_, err := client.GetSecret(context.Background(), "db-password", "", nil)
+		return err
+	}
+	// Entra ID backdates iat by five minutes: tokens are 5m old when issued.
+	mustAdd(t, inj, faults.Fault{Name: "short-lived", Kind: faults.IdentityEarlyExpiry, Latency: faults.Duration(6 * time.Minute)})
+	if err := get(); err != nil {
+		t.Fatalf("a fresh token: %v", err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	if err := get(); err == nil || !strings.Contains(err.Error(), "TokenExpired") {
+		t.Errorf("a token past its early expiry: %v, want 401 TokenExpired", err)
+	}
+	inj.Clear("short-lived")
+	if err := get(); err != nil {
+		t.Errorf("after clearing: %v", err)
 	}
 }

@@ -34,7 +34,15 @@ func (i *Injector) Handler(next http.Handler) http.Handler {
 		case t.vault != "":
 			layer = "vault"
 			t.object = objectOf(r.URL.Path)
-			t.identity = tokenAppID(r.Header.Get("Authorization"))
+			claims := tokenClaims(r.Header.Get("Authorization"))
+			t.identity = claims.appID()
+			if claims.IssuedAt > 0 {
+				age := i.opts.Now().Sub(time.Unix(claims.IssuedAt, 0))
+				if f := i.decide(t, func(f *Fault) bool { return f.Kind == IdentityEarlyExpiry && age >= time.Duration(f.Latency) }); f != nil {
+					expired(w, r, claims.TenantID)
+					return
+				}
+			}
 		case host == i.opts.LoginHost:
 			layer = "identity"
 			t.identity = peekClientID(r)
@@ -42,7 +50,7 @@ func (i *Injector) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		f := i.decide(t, layer)
+		f := i.decide(t, inLayers(layer))
 		if f == nil {
 			next.ServeHTTP(w, r)
 			return
@@ -180,32 +188,48 @@ func objectOf(path string) string {
 	return ""
 }
 
-// tokenAppID reads the appid (or azp) claim of a bearer token without
-// verifying it: scope matching only, the vault verifies the token.
-func tokenAppID(authorization string) string {
+// claims are the token claims scope matching and early expiry read.
+type claims struct {
+	AppID    string `json:"appid"`
+	AZP      string `json:"azp"`
+	TenantID string `json:"tid"`
+	IssuedAt int64  `json:"iat"`
+}
+
+func (c claims) appID() string {
+	if c.AppID != "" {
+		return c.AppID
+	}
+	return c.AZP
+}
+
+// tokenClaims reads a bearer token's claims without verifying it: the vault
+// verifies the token; the injector only matches scopes and ages.
+func tokenClaims(authorization string) claims {
 	token, ok := strings.CutPrefix(authorization, "Bearer ")
 	if !ok {
-		return ""
+		return claims{}
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return ""
+		return claims{}
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return ""
+		return claims{}
 	}
-	var claims struct {
-		AppID string `json:"appid"`
-		AZP   string `json:"azp"`
+	var c claims
+	if json.Unmarshal(payload, &c) != nil {
+		return claims{}
 	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return ""
-	}
-	if claims.AppID != "" {
-		return claims.AppID
-	}
-	return claims.AZP
+	return c
+}
+
+// expired answers as the vault answers an expired token: 401 with the
+// challenge, so the client asks for a new token.
+func expired(w http.ResponseWriter, r *http.Request, tenant string) {
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer authorization="https://%s/%s", resource="https://vault.azure.net"`, DefaultLoginHost, tenant))
+	keyvault.WriteError(w, r, &keyvault.Error{Status: http.StatusUnauthorized, Code: "Unauthorized", Message: "[TokenExpired] Error validating token: 'S2S12086'."})
 }
 
 // peekClientID returns the client_id of a token request and leaves the body

@@ -152,14 +152,20 @@ func (i *Injector) vaultOf(host string) string {
 	return name
 }
 
-// decide returns the first active fault of the given layers that matches t
-// and fires now, journaling the injection, or nil.
-func (i *Injector) decide(t target, layers ...string) *Fault {
+// inLayers accepts the faults of the given layers, except the vault-side
+// identity.early-expiry, which only the token-age check considers.
+func inLayers(layers ...string) func(*Fault) bool {
+	return func(f *Fault) bool { return f.Kind != IdentityEarlyExpiry && slices.Contains(layers, f.Kind.Layer()) }
+}
+
+// decide returns the first active fault that accept takes, matches t and
+// fires now, journaling the injection, or nil.
+func (i *Injector) decide(t target, accept func(*Fault) bool) *Fault {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	now := i.opts.Now()
 	for _, a := range i.active {
-		if !slices.Contains(layers, a.Kind.Layer()) || !a.matches(t) {
+		if !accept(&a.Fault) || !a.matches(t) {
 			continue
 		}
 		if a.Kind == GatewayVaultBlocked && t.vault == "" {

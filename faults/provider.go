@@ -33,7 +33,7 @@ func (p *faultyProvider) Version(ctx context.Context, req *v1alpha1.VersionReque
 func (p *faultyProvider) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alpha1.MountResponse, error) {
 	var attrs map[string]string
 	_ = json.Unmarshal([]byte(req.GetAttributes()), &attrs)
-	f := p.inj.decide(target{namespace: attrs["csi.storage.k8s.io/pod.namespace"], spc: attrs["secretProviderClass"], vault: attrs["keyvaultName"]}, "provider")
+	f := p.inj.decide(target{namespace: attrs["csi.storage.k8s.io/pod.namespace"], spc: attrs["secretProviderClass"], vault: attrs["keyvaultName"]}, inLayers("provider"))
 	if f == nil {
 		return p.next.Mount(ctx, req)
 	}
