@@ -13,14 +13,12 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
@@ -375,9 +373,8 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 	})
 
 	It("never modifies a labelled Secret without the managed annotation and reports InvalidClusterSecretAnnotationError", Label("reason:InvalidClusterSecretAnnotationError"), func() {
-		foreign := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: "app", Labels: map[string]string{ssv1alpha1.ManagedLabel: ""}},
-			Data: map[string][]byte{"password": []byte("not-ours")}}
-		Expect(k8s.Create(ctx, foreign)).To(Succeed())
+		foreign, err := faults.ForeignSecret(ctx, k8s, a.ns, "app", true, map[string][]byte{"password": []byte("not-ours")})
+		Expect(err).NotTo(HaveOccurred())
 		a.set("db-password", "kvsync-canary-az-ann")
 		a.class(ctx, "objectName: db-password\nobjectType: secret")
 		ss := a.secretSync("app", "password", "db-password")
@@ -387,35 +384,12 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 	})
 
 	It("reports ValidatingAdmissionPolicyCheckFailed naming the policy that denied the Secret", Label("reason:ValidatingAdmissionPolicyCheckFailed"), func() {
-		policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-			ObjectMeta: metav1.ObjectMeta{Name: "no-blocked-secrets-" + a.ns},
-			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-				FailurePolicy: ptr.To(admissionregistrationv1.Fail),
-				MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-						Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}},
-					},
-				}}},
-				Validations: []admissionregistrationv1.Validation{{
-					Expression: "!has(object.metadata.labels) || !('team' in object.metadata.labels) || object.metadata.labels['team'] != 'blocked'",
-					Message:    "Secrets of team blocked are not allowed",
-				}},
-			},
-		}
-		Expect(k8s.Create(ctx, policy)).To(Succeed())
-		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, policy)).To(Succeed()) })
-		binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "no-blocked-secrets-" + a.ns},
-			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-				PolicyName:        policy.Name,
-				ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-				MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-					MatchLabels: map[string]string{"kubernetes.io/metadata.name": a.ns}}},
-			},
-		}
-		Expect(k8s.Create(ctx, binding)).To(Succeed())
-		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, binding)).To(Succeed()) })
+		name := "no-blocked-secrets-" + a.ns
+		cleanup, err := faults.DenyPolicy(ctx, k8s, name, a.ns, "secrets",
+			"!has(object.metadata.labels) || !('team' in object.metadata.labels) || object.metadata.labels['team'] != 'blocked'",
+			"Secrets of team blocked are not allowed")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(cleanup)
 		By("waiting until the API server enforces the policy")
 		Eventually(func() error {
 			probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: "probe", Labels: map[string]string{"team": "blocked"}}}
@@ -428,7 +402,25 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 		ss.Spec.SecretObject.Labels = map[string]string{"team": "blocked"}
 		Expect(k8s.Create(ctx, ss)).To(Succeed())
 		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonValidatingAdmissionPolicyCheckFailed)
-		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(And(ContainSubstring(policy.Name), ContainSubstring("Secrets of team blocked are not allowed")))
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(And(ContainSubstring(name), ContainSubstring("Secrets of team blocked are not allowed")))
+	})
+
+	It("reports ValidatingAdmissionPolicyCheckFailed when a policy denies the ServiceAccount token request", Label("reason:ValidatingAdmissionPolicyCheckFailed"), func() {
+		name := "no-tokens-" + a.ns
+		cleanup, err := faults.DenyPolicy(ctx, k8s, name, a.ns, "serviceaccounts/token", "false", "token requests are not allowed here")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(cleanup)
+		By("waiting until the API server enforces the policy")
+		Eventually(func() error {
+			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: "workload"}}
+			return k8s.SubResource("token").Create(ctx, sa, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{Audiences: []string{"probe"}}})
+		}).Should(MatchError(ContainSubstring("ValidatingAdmissionPolicy")))
+		a.set("db-password", "kvsync-canary-az-vaptoken")
+		a.class(ctx, "objectName: db-password\nobjectType: secret")
+		ss := a.secretSync("app", "password", "db-password")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonValidatingAdmissionPolicyCheckFailed)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(And(ContainSubstring(`token request for ServiceAccount "workload"`), ContainSubstring(name)))
 	})
 
 	It("reports UnknownError naming the other field manager when it owns a field the controller writes", Label("reason:UnknownError"), func() {
@@ -438,8 +430,7 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 		Expect(k8s.Create(ctx, ss)).To(Succeed())
 		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
 
-		takeover := corev1ac.Secret("app", a.ns).WithData(map[string][]byte{"password": []byte("kvsync-canary-az-theirs")})
-		Expect(k8s.Apply(ctx, takeover, client.FieldOwner("platform-team"), client.ForceOwnership)).To(Succeed())
+		Expect(faults.TakeOwnership(ctx, k8s, a.ns, "app", "platform-team", "password", []byte("kvsync-canary-az-theirs"))).To(Succeed())
 		a.set("db-password", "kvsync-canary-az-own2")
 		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionFalse, ssv1alpha1.ReasonUnknownError)
 		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(And(ContainSubstring("platform-team"), ContainSubstring("delete the Secret")))
