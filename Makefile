@@ -10,6 +10,8 @@ GINKGO ?= $(GO) tool ginkgo
 # them from source on first use (see hack/envtest.sh).
 ENVTEST ?= hack/envtest.sh
 REPORTS ?= _output/reports
+# ARTIFACTS receives the conformance reports (JUnit, report.yaml, report.md).
+ARTIFACTS ?= _artifacts
 FUZZTIME ?= 60s
 
 .PHONY: all
@@ -56,9 +58,10 @@ test: vet ## Run all tests, on envtest for integration suites.
 	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) test -race -count=1 ./... 2>&1 | tee $(REPORTS)/test.log
 
 .PHONY: conformance
-conformance: ## Run the conformance suite on envtest with the in-process fake vault.
-	@mkdir -p $(REPORTS)
-	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GINKGO) --procs=1 --junit-report=conformance-junit.xml --output-dir=$(REPORTS) ./controller/
+conformance: ## Run every scenario on envtest with fakevault, the provider and the controller in process.
+	@mkdir -p $(ARTIFACTS)
+	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)" $(GINKGO) --procs=1 \
+		--junit-report=junit.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
 
 .PHONY: bench
 bench: ## Run the benchmarks (speed and memory targets live here, not in timed tests).

@@ -1,0 +1,137 @@
+package conformance_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/conformance"
+	"github.com/kvsync/kvsync/scenarios"
+)
+
+var (
+	env     *conformance.Environment
+	logs    = &syncBuffer{}
+	started = time.Now()
+	mu      sync.Mutex
+	results []conformance.Result
+	// loaded at tree construction: one spec per scenario file.
+	list = mustLoad()
+)
+
+func mustLoad() []scenarios.Scenario {
+	l, err := scenarios.Load(filepath.Join("..", "scenarios"))
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+func TestConformance(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Conformance")
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	var err error
+	env, err = conformance.Start(context.Background(), conformance.Options{
+		CRDDir: filepath.Join("..", "deploy", "crds"), PollInterval: 2 * time.Second, Log: logs})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(env.Stop)
+}, NodeTimeout(2*time.Minute))
+
+var _ = Describe("Scenario", func() {
+	for _, s := range list {
+		It(s.Name+": "+s.Description, Label(s.Labels...), func(ctx SpecContext) {
+			res := env.Run(ctx, s)
+			mu.Lock()
+			results = append(results, res)
+			mu.Unlock()
+			Expect(res.Passed).To(BeTrue(), res.Failure)
+			Expect(logs.String()).NotTo(ContainSubstring(scenarios.Canary), "a vault value reached the logs")
+		}, SpecTimeout(2*time.Minute))
+	}
+})
+
+var _ = Describe("The harness", func() {
+	It("fails a scenario whose reason the controller does not produce, naming the scenario and both reasons", func(ctx SpecContext) {
+		var foreign scenarios.Scenario
+		for _, s := range list {
+			if s.Name == "foreign-secret-label" {
+				foreign = s
+			}
+		}
+		Expect(foreign.Name).NotTo(BeEmpty())
+		broken := foreign
+		broken.Name = "broken-foreign-secret"
+		broken.Steps = []scenarios.Step{{Expect: &scenarios.Expectation{Type: "Create", Reason: "UnknownError"}}}
+		defer func(timeout time.Duration) { conformance.StepTimeout = timeout }(conformance.StepTimeout)
+		conformance.StepTimeout = 5 * time.Second
+		res := env.Run(ctx, broken)
+		Expect(res.Passed).To(BeFalse())
+		Expect(res.Failure).To(And(ContainSubstring("broken-foreign-secret"), ContainSubstring("expected reason UnknownError"),
+			ContainSubstring("saw reason InvalidClusterSecretLabelError")))
+	}, SpecTimeout(time.Minute))
+})
+
+// After every scenario: the report, the leak checks over Events, statuses
+// and metrics, and the meta check that every documented reason has a
+// passing scenario.
+var _ = AfterSuite(func(ctx SpecContext) {
+	report := conformance.NewReport("embedded", started, results)
+	dir := os.Getenv("KVSYNC_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "_artifacts")
+	}
+	Expect(report.Write(dir)).To(Succeed())
+	fmt.Fprintln(GinkgoWriter, report.Summary)
+
+	events := &eventsv1.EventList{}
+	Expect(env.Client.List(ctx, events)).To(Succeed())
+	for _, e := range events.Items {
+		Expect(e.Note).NotTo(ContainSubstring(scenarios.Canary), "Event %s/%s holds a vault value", e.Namespace, e.Name)
+	}
+	syncs := &ssv1alpha1.SecretSyncList{}
+	Expect(env.Client.List(ctx, syncs)).To(Succeed())
+	for _, ss := range syncs.Items {
+		raw, _ := json.Marshal(ss.Status)
+		Expect(string(raw)).NotTo(ContainSubstring(scenarios.Canary), "SecretSync %s/%s status holds a vault value", ss.Namespace, ss.Name)
+	}
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	Expect(fmt.Sprint(families)).NotTo(ContainSubstring(scenarios.Canary), "a metric holds a vault value")
+	Expect(logs.String()).NotTo(ContainSubstring(scenarios.Canary), "a vault value reached the logs")
+
+	if !strings.Contains(strings.Join(os.Args, " "), "label-filter") && !strings.Contains(strings.Join(os.Args, " "), "focus") {
+		Expect(report.Uncovered()).To(BeEmpty(), "documented reasons without a passing scenario")
+	}
+})
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,233 @@
+// Package conformance runs the scenarios of package scenarios against the
+// controller and the Azure provider, on an embedded control plane (envtest)
+// with fakevault and the fault injector in process, and reports per scenario
+// and per documented reason.
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/controller"
+	"github.com/kvsync/kvsync/controller/csiprovider"
+	"github.com/kvsync/kvsync/fakevault"
+	"github.com/kvsync/kvsync/faults"
+	"github.com/kvsync/kvsync/provider"
+)
+
+// Tenant is the tenant of the environment's vaults and identities.
+const Tenant = "5f0c1d2e-0000-4000-8000-00000000c0f1"
+
+// Options configure an Environment.
+type Options struct {
+	// CRDDir holds the CRDs to install.
+	CRDDir string
+	// PollInterval is the controller's rotation poll interval.
+	PollInterval time.Duration
+	// Log receives the controller's and the provider's logs.
+	Log io.Writer
+}
+
+// Environment is the world scenarios run in: envtest, fakevault with a
+// fault injector on its seams, the Azure provider on a real unix socket and
+// the controller, all in process.
+type Environment struct {
+	Client client.Client
+	Config *rest.Config
+	Fake   *fakevault.Server
+	Faults *faults.Injector
+	// Issuer is the API server's ServiceAccount token issuer.
+	Issuer string
+	// PollInterval is the controller's poll interval.
+	PollInterval time.Duration
+
+	stops []func() error
+}
+
+// Start starts an Environment. Stop it when done.
+func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
+	e := &Environment{PollInterval: opts.PollInterval}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, e.Stop())
+		}
+	}()
+	dir, err := os.MkdirTemp("", "kvsync-conf-")
+	if err != nil {
+		return nil, err
+	}
+	e.stops = append(e.stops, func() error { return os.RemoveAll(dir) })
+
+	// Entra ID accepts only RSA-signed ServiceAccount tokens.
+	keyFile := filepath.Join(dir, "sa.key")
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{opts.CRDDir}, ErrorIfCRDPathMissing: true}
+	args := env.ControlPlane.GetAPIServer().Configure()
+	args.Set("service-account-key-file", keyFile)
+	args.Set("service-account-signing-key-file", keyFile)
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting envtest (is KUBEBUILDER_ASSETS set? make conformance sets it): %w", err)
+	}
+	e.stops = append(e.stops, env.Stop)
+	e.Config = cfg
+
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, ssv1alpha1.AddToScheme, spcv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return nil, err
+		}
+	}
+	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		return nil, err
+	}
+
+	if err := e.startFake(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := e.startProvider(dir, opts.Log); err != nil {
+		return nil, err
+	}
+	if err := e.startController(ctx, cfg, scheme, dir, opts); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Environment) startFake(ctx context.Context, cfg *rest.Config) error {
+	fake, err := fakevault.NewServer(fakevault.Options{})
+	if err != nil {
+		return err
+	}
+	e.stops = append(e.stops, fake.Close)
+	e.Fake = fake
+	if err := fake.Entra().AddTenant(Tenant); err != nil {
+		return err
+	}
+	inj, err := faults.New(faults.Options{Seed: 1, CA: fake.CA(), DNSTimeout: time.Second})
+	if err != nil {
+		return err
+	}
+	fake.Use(inj.Handler)
+	e.Faults = inj
+
+	// fakevault trusts the API server's ServiceAccount issuer, as Entra ID
+	// trusts a cluster's OIDC issuer.
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	get := func(path string) ([]byte, error) { return kube.RESTClient().Get().AbsPath(path).DoRaw(ctx) }
+	raw, err := get("/.well-known/openid-configuration")
+	if err != nil {
+		return fmt.Errorf("reading the ServiceAccount issuer: %w", err)
+	}
+	var discovery struct {
+		Issuer string `json:"issuer"`
+	}
+	if err := json.Unmarshal(raw, &discovery); err != nil {
+		return fmt.Errorf("reading the ServiceAccount issuer: %w", err)
+	}
+	jwks, err := get("/openid/v1/jwks")
+	if err != nil {
+		return fmt.Errorf("reading the ServiceAccount keys: %w", err)
+	}
+	e.Issuer = discovery.Issuer
+	return fake.Entra().TrustIssuerJWKS(discovery.Issuer, jwks)
+}
+
+// startProvider serves kvsync's Azure provider, behind the provider faults,
+// on <dir>/azure.sock; it reaches fakevault through the injector's dialer.
+func (e *Environment) startProvider(dir string, log io.Writer) error {
+	transport := e.Fake.Transport()
+	transport.DialContext = e.Faults.Dialer(e.Fake.DialContext)
+	srv, err := provider.New(provider.Options{SocketDir: dir, MountTimeout: 3 * time.Second,
+		Transport: &http.Client{Transport: transport}, Logger: slog.New(slog.NewTextHandler(log, nil))})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("unix", filepath.Join(dir, provider.Name+".sock"))
+	if err != nil {
+		return err
+	}
+	gs := grpc.NewServer()
+	v1alpha1.RegisterCSIDriverProviderServer(gs, e.Faults.Provider(srv))
+	go func() { _ = gs.Serve(lis) }()
+	e.stops = append(e.stops, func() error { gs.Stop(); return nil })
+	return nil
+}
+
+func (e *Environment) startController(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, dir string, opts Options) error {
+	ctrl.SetLogger(zap.New(zap.WriteTo(opts.Log)))
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme, Cache: controller.CacheOptions(),
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		return err
+	}
+	providers := csiprovider.New(csiprovider.Options{SocketDir: dir, Timeout: 5 * time.Second})
+	e.stops = append(e.stops, providers.Close)
+	r := &controller.SecretSyncReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Providers: providers,
+		Recorder: mgr.GetEventRecorder("kvsync-controller"),
+		HashKey:  []byte("kvsync conformance hash key 32b!"), RotationPollInterval: opts.PollInterval,
+		PartialSync: true, MountsPerVaultPerSecond: 1000, MaxConcurrentSyncs: 4,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = mgr.Start(mctx) })
+	e.stops = append(e.stops, func() error { cancel(); wg.Wait(); return nil })
+	return nil
+}
+
+// Stop stops everything Start started, in reverse order.
+func (e *Environment) Stop() error {
+	var errs []error
+	for i := len(e.stops) - 1; i >= 0; i-- {
+		errs = append(errs, e.stops[i]())
+	}
+	e.stops = nil
+	return errors.Join(errs...)
+}

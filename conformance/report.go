@@ -1,0 +1,133 @@
+package conformance
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kvsync/kvsync/scenarios"
+)
+
+// meanings are the guide's explanation of each reason.
+var meanings = map[string]string{
+	"CreateSucceeded":                         "The Secret was created from the vault.",
+	"UpdateNoValueChangeSucceeded":            "The Secret is up to date with the vault; no change was needed.",
+	"UpdateValueChangeOrForceUpdateSucceeded": "The whole Secret was updated to the vault's version.",
+	"PartialSync":                             "Some items of the Secret could not be updated.",
+	"ProviderError":                           "The provider could not read the vault (connectivity, permissions, configuration).",
+	"InvalidClusterSecretLabelError":          "A Secret with this name exists that is not managed by the controller.",
+	"InvalidClusterSecretAnnotationError":     "A Secret with this name exists that is not managed by the controller.",
+	"UserInputValidationFailed":               "The SecretSync is configured incorrectly.",
+	"ControllerSpcError":                      "The SecretProviderClass is missing or misconfigured.",
+	"ControllerInternalError":                 "An internal error of the controller.",
+	"ValidatingAdmissionPolicyCheckFailed":    "A ValidatingAdmissionPolicy denied the write.",
+	"ControllerSyncFailed":                    "The controller could not assemble the sync on the cluster side.",
+	"UnknownError":                            "Patching the Secret failed, e.g. someone else modified it.",
+}
+
+// Report is the typed outcome of a conformance run.
+type Report struct {
+	Implementation string            `json:"implementation"`
+	Mode           string            `json:"mode"`
+	Versions       map[string]string `json:"versions"`
+	Started        time.Time         `json:"started"`
+	Duration       time.Duration     `json:"duration"`
+	Summary        string            `json:"summary"`
+	Reasons        []ReasonResult    `json:"reasons"`
+	Scenarios      []Result          `json:"scenarios"`
+}
+
+// ReasonResult is the outcome of one documented reason: Passed when every
+// scenario expecting it passed, Failed when one failed, Missing when none
+// expects it.
+type ReasonResult struct {
+	Reason    string   `json:"reason"`
+	Meaning   string   `json:"meaning"`
+	Scenarios []string `json:"scenarios"`
+	Result    string   `json:"result"`
+}
+
+// NewReport builds the report of results.
+func NewReport(mode string, started time.Time, results []Result) Report {
+	r := Report{Implementation: "kvsync", Mode: mode, Started: started, Duration: time.Since(started).Round(time.Second),
+		Versions: map[string]string{"go": runtime.Version(), "kubernetes": "v1.37.2 (envtest)"}, Scenarios: results}
+	passed := 0
+	for _, res := range results {
+		if res.Passed {
+			passed++
+		}
+	}
+	missing := 0
+	for _, reason := range scenarios.Reasons {
+		rr := ReasonResult{Reason: reason, Meaning: meanings[reason], Result: "Missing"}
+		for _, res := range results {
+			if !slices.Contains(res.Reasons, reason) {
+				continue
+			}
+			rr.Scenarios = append(rr.Scenarios, res.Scenario)
+			switch {
+			case !res.Passed:
+				rr.Result = "Failed"
+			case rr.Result == "Missing":
+				rr.Result = "Passed"
+			}
+		}
+		if rr.Result == "Missing" {
+			missing++
+		}
+		r.Reasons = append(r.Reasons, rr)
+	}
+	r.Summary = fmt.Sprintf("%s: %d/%d scenarios passed, %d/%d reasons covered", mode, passed, len(results), len(scenarios.Reasons)-missing, len(scenarios.Reasons))
+	return r
+}
+
+// Uncovered returns the reasons without a passing scenario.
+func (r Report) Uncovered() []string {
+	var out []string
+	for _, rr := range r.Reasons {
+		if rr.Result != "Passed" {
+			out = append(out, rr.Reason+" ("+rr.Result+")")
+		}
+	}
+	return out
+}
+
+// Markdown renders the guide's table: reason, meaning, scenarios, result.
+func (r Report) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# kvsync conformance\n\n%s\n\n", r.Summary)
+	b.WriteString("| SecretSync status reason | Meaning | Scenarios | Result |\n|---|---|---|---|\n")
+	for _, rr := range r.Reasons {
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", rr.Reason, rr.Meaning, strings.Join(rr.Scenarios, ", "), rr.Result)
+	}
+	b.WriteString("\n| Scenario | Labels | Result | Duration |\n|---|---|---|---|\n")
+	for _, s := range r.Scenarios {
+		result := "Passed"
+		if !s.Passed {
+			result = "Failed: " + strings.ReplaceAll(s.Failure, "|", "\\|")
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.Scenario, strings.Join(s.Labels, " "), result, s.Duration)
+	}
+	return b.String()
+}
+
+// Write writes report.yaml and report.md into dir.
+func (r Report) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	out, err := yaml.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.yaml"), out, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(r.Markdown()), 0o644)
+}

@@ -1,0 +1,529 @@
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/fakevault/entra"
+	"github.com/kvsync/kvsync/fakevault/keyvault"
+	"github.com/kvsync/kvsync/fakevault/pki"
+	"github.com/kvsync/kvsync/faults"
+	"github.com/kvsync/kvsync/scenarios"
+)
+
+// Result is the outcome of one scenario.
+type Result struct {
+	Scenario string   `json:"scenario"`
+	Labels   []string `json:"labels,omitempty"`
+	// Reasons are the reasons the scenario's steps expected.
+	Reasons []string `json:"reasons"`
+	Passed  bool     `json:"passed"`
+	// Failure names the step, what it expected and what was seen.
+	Failure  string        `json:"failure,omitempty"`
+	Duration time.Duration `json:"duration"`
+}
+
+// StepTimeout bounds how long a step's expectation may take to hold.
+var StepTimeout = 30 * time.Second
+
+// Run runs one scenario in a namespace of its own and returns its result.
+func (e *Environment) Run(ctx context.Context, s scenarios.Scenario) Result {
+	start := time.Now()
+	res := Result{Scenario: s.Name, Labels: s.Labels}
+	for _, st := range s.Steps {
+		if st.Expect != nil && !slices.Contains(res.Reasons, st.Expect.Reason) {
+			res.Reasons = append(res.Reasons, st.Expect.Reason)
+		}
+	}
+	r := &run{env: e, s: s, ns: "sc-" + s.Name, vault: vaultName(s.Name)}
+	defer r.cleanup(context.WithoutCancel(ctx))
+	if err := r.do(ctx); err != nil {
+		res.Failure = fmt.Sprintf("scenario %s: %v", s.Name, err)
+	} else {
+		res.Passed = true
+	}
+	res.Duration = time.Since(start).Round(time.Millisecond)
+	return res
+}
+
+// run is one scenario's execution state.
+type run struct {
+	env      *Environment
+	s        scenarios.Scenario
+	ns       string
+	vault    string
+	v        *keyvault.Vault
+	clientID string
+	faults   []string
+	cleanups []func(context.Context) error
+}
+
+func (r *run) do(ctx context.Context) error {
+	c := r.env.Client
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ns}}); err != nil {
+		return fmt.Errorf("creating namespace: %w", err)
+	}
+	ss := r.s.SecretSync
+	if ss.Name == "" {
+		ss.Name = "app"
+	}
+	if ss.ServiceAccount == "" {
+		ss.ServiceAccount = "workload"
+	}
+	if !r.s.Cluster.NoServiceAccount {
+		if err := c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: ss.ServiceAccount}}); err != nil {
+			return fmt.Errorf("creating ServiceAccount: %w", err)
+		}
+	}
+	if err := r.seedVault(ss.ServiceAccount); err != nil {
+		return err
+	}
+	for _, f := range r.s.Faults {
+		if err := r.addFault(f); err != nil {
+			return err
+		}
+	}
+	if err := r.setupCluster(ctx, ss.Name); err != nil {
+		return err
+	}
+	obj := &ssv1alpha1.SecretSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: ss.Name},
+		Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: ss.ServiceAccount, SecretProviderClassName: "azure-kv",
+			ForceSynchronization: ss.ForceSynchronization,
+			SecretObject:         ssv1alpha1.SecretObject{Type: ss.Type, Labels: ss.Labels, Annotations: ss.Annotations}},
+	}
+	for _, d := range ss.Data {
+		obj.Spec.SecretObject.Data = append(obj.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{TargetKey: d.TargetKey, SourcePath: d.SourcePath})
+	}
+	watch, err := r.watch(ctx, ss.Name)
+	if err != nil {
+		return err
+	}
+	defer watch.stop()
+	if err := c.Create(ctx, obj); err != nil {
+		return fmt.Errorf("creating SecretSync: %w", err)
+	}
+	for i, st := range r.s.Steps {
+		before := r.secret(ctx, ss.Name)
+		watch.reset()
+		if err := r.act(ctx, st, ss.Name); err != nil {
+			return fmt.Errorf("step %d: %w", i+1, err)
+		}
+		if st.Expect != nil {
+			if err := r.expect(ctx, *st.Expect, ss.Name, before, watch); err != nil {
+				return fmt.Errorf("step %d: %w", i+1, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (r *run) seedVault(serviceAccount string) error {
+	v := r.s.Vault
+	r.clientID = newGUID()
+	app := entra.Application{ClientID: r.clientID, ObjectID: r.clientID}
+	if v.Federated == nil || *v.Federated {
+		app.FederatedCredentials = []entra.FederatedCredential{{Issuer: r.env.Issuer, Subject: "system:serviceaccount:" + r.ns + ":" + serviceAccount}}
+	}
+	if err := r.env.Fake.Entra().AddApplication(Tenant, app); err != nil {
+		return fmt.Errorf("adding the identity: %w", err)
+	}
+	roles := v.Roles
+	if len(roles) == 0 {
+		roles = []string{keyvault.RoleCertificateUser}
+	}
+	cfg := keyvault.VaultConfig{Name: r.vault, TenantID: Tenant}
+	for _, role := range roles {
+		cfg.RoleAssignments = append(cfg.RoleAssignments, keyvault.RoleAssignment{PrincipalID: r.clientID, Role: role})
+	}
+	if v.Network != nil {
+		cfg.Network = keyvault.NetworkRules{DefaultDeny: v.Network.DefaultDeny, PublicNetworkAccessDisabled: v.Network.PublicAccessDisabled}
+	}
+	vault, err := r.env.Fake.CreateVault(cfg)
+	if err != nil {
+		return fmt.Errorf("creating the vault: %w", err)
+	}
+	r.v = vault
+	for _, s := range v.Secrets {
+		if err := r.setSecret(s); err != nil {
+			return err
+		}
+	}
+	for _, cert := range v.Certificates {
+		if _, err := vault.CreateCertificate(cert.Name, keyvault.CertificateOptions{CA: r.env.Fake.CA(), KeyType: pki.KeyType(cert.KeyType),
+			ContentType: cert.ContentType, DNSNames: cert.DNSNames}); err != nil {
+			return fmt.Errorf("creating certificate %s: %w", cert.Name, err)
+		}
+	}
+	for _, k := range v.Keys {
+		if _, err := vault.CreateKey(k.Name, keyvault.KeyOptions{Type: pki.KeyType(k.KeyType)}); err != nil {
+			return fmt.Errorf("creating key %s: %w", k.Name, err)
+		}
+	}
+	return nil
+}
+
+// setSecret adds the secret's versions, oldest first.
+func (r *run) setSecret(s scenarios.VaultSecret) error {
+	values := slices.Clone(s.Versions)
+	if s.Value != "" {
+		values = append(values, s.Value)
+	}
+	for i, val := range values {
+		opts := &keyvault.SecretOptions{ContentType: s.ContentType, Disabled: s.Disabled && i == len(values)-1}
+		if _, err := r.v.SetSecret(s.Name, val, opts); err != nil {
+			return fmt.Errorf("setting secret %s: %w", s.Name, err)
+		}
+		if i < len(values)-1 {
+			time.Sleep(1100 * time.Millisecond) // versions are ordered by creation second
+		}
+	}
+	return nil
+}
+
+func (r *run) addFault(f faults.Fault) error {
+	if f.Scope == (faults.Scope{}) {
+		f.Scope.Vault = r.vault
+	}
+	f.Name = r.s.Name + "/" + f.Name
+	if err := r.env.Faults.Add(f); err != nil {
+		return fmt.Errorf("adding fault: %w", err)
+	}
+	r.faults = append(r.faults, f.Name)
+	return nil
+}
+
+func (r *run) clearFaults() {
+	for _, name := range r.faults {
+		r.env.Faults.Clear(name)
+	}
+	r.faults = nil
+}
+
+func (r *run) setupCluster(ctx context.Context, name string) error {
+	c := r.env.Client
+	cl := r.s.Cluster
+	if fs := cl.ForeignSecret; fs != nil {
+		data := map[string][]byte{}
+		for k, v := range fs.Data {
+			data[k] = []byte(v)
+		}
+		if _, err := faults.ForeignSecret(ctx, c, r.ns, name, fs.Labelled, data); err != nil {
+			return err
+		}
+	}
+	if p := cl.DenyPolicy; p != nil {
+		cleanup, err := faults.DenyPolicy(ctx, c, "deny-"+r.ns, r.ns, p.Resource, p.Allow, p.Message)
+		if err != nil {
+			return err
+		}
+		r.cleanups = append(r.cleanups, cleanup)
+		if err := r.waitForPolicy(ctx, p.Resource); err != nil {
+			return err
+		}
+	}
+	if cl.NoClass {
+		return nil
+	}
+	var objects strings.Builder
+	objects.WriteString("array:\n")
+	for _, o := range r.s.Class.Objects {
+		entry, err := yaml.Marshal(o)
+		if err != nil {
+			return err
+		}
+		objects.WriteString("  - |\n")
+		for _, line := range strings.Split(strings.TrimSpace(string(entry)), "\n") {
+			objects.WriteString("    " + line + "\n")
+		}
+	}
+	params := map[string]string{"keyvaultName": r.vault, "tenantID": Tenant, "clientID": r.clientID, "objects": objects.String()}
+	for k, v := range r.s.Class.Parameters {
+		if v == "" {
+			delete(params, k)
+		} else {
+			params[k] = v
+		}
+	}
+	return c.Create(ctx, &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: "azure-kv"},
+		Spec: spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: params}})
+}
+
+// waitForPolicy waits until the API server enforces a new policy (it loads
+// policies asynchronously).
+func (r *run) waitForPolicy(ctx context.Context, resource string) error {
+	deadline := time.Now().Add(StepTimeout)
+	for time.Now().Before(deadline) {
+		var err error
+		if resource == "secrets" {
+			probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: "policy-probe", Labels: map[string]string{"team": "blocked"}}}
+			err = r.env.Client.Create(ctx, probe, client.DryRunAll)
+		} else {
+			return nil
+		}
+		if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("the ValidatingAdmissionPolicy was not enforced in time")
+}
+
+// act performs a step's action.
+func (r *run) act(ctx context.Context, st scenarios.Step, name string) error {
+	c := r.env.Client
+	switch {
+	case st.SetSecret != nil:
+		return r.setSecret(*st.SetSecret)
+	case st.DisableSecret != "":
+		return r.v.SetSecretEnabled(st.DisableSecret, "", false)
+	case len(st.AddFaults) > 0:
+		for _, f := range st.AddFaults {
+			if err := r.addFault(f); err != nil {
+				return err
+			}
+		}
+	case st.ClearFaults:
+		r.clearFaults()
+	case st.ForceSynchronization != "" || st.SetType != "":
+		ss := &ssv1alpha1.SecretSync{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: name}, ss); err != nil {
+			return err
+		}
+		if st.ForceSynchronization != "" {
+			ss.Spec.ForceSynchronization = st.ForceSynchronization
+		}
+		if st.SetType != "" {
+			ss.Spec.SecretObject.Type = st.SetType
+		}
+		return c.Update(ctx, ss)
+	case st.DeleteSecret:
+		return c.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: name}})
+	case st.TakeOwnership != nil:
+		t := st.TakeOwnership
+		return faults.TakeOwnership(ctx, c, r.ns, name, t.Manager, t.Key, []byte(t.Value))
+	case len(st.SetClassParameters) > 0:
+		class := &spcv1.SecretProviderClass{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: "azure-kv"}, class); err != nil {
+			return err
+		}
+		maps.Copy(class.Spec.Parameters, st.SetClassParameters)
+		return c.Update(ctx, class)
+	}
+	return nil
+}
+
+// expect waits until the expectation holds, or fails naming what was seen.
+func (r *run) expect(ctx context.Context, want scenarios.Expectation, name string, before *corev1.Secret, w *watcher) error {
+	deadline := time.Now().Add(StepTimeout)
+	var last string
+	for time.Now().Before(deadline) {
+		mismatch := ""
+		matched := false
+		for _, c := range w.seen() {
+			if m := conditionMismatch(want, c); m == "" {
+				matched = true
+				break
+			} else {
+				mismatch = m
+			}
+		}
+		if matched {
+			if m := r.secretMismatch(ctx, want, name, before); m != "" {
+				mismatch = m
+			} else if m := r.eventMismatch(ctx, want); m != "" {
+				mismatch = m
+			} else {
+				return nil
+			}
+		}
+		if mismatch != "" {
+			last = mismatch
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if last == "" {
+		last = "no condition was reported"
+	}
+	return fmt.Errorf("expected reason %s: %s", want.Reason, last)
+}
+
+// conditionMismatch says how c differs from the expectation, or "".
+func conditionMismatch(want scenarios.Expectation, c metav1.Condition) string {
+	switch {
+	case c.Reason != want.Reason:
+		return fmt.Sprintf("saw reason %s (%s)", c.Reason, c.Message)
+	case want.Type != "" && c.Type != want.Type:
+		return fmt.Sprintf("saw %s on condition %s, want %s", c.Reason, c.Type, want.Type)
+	case want.Status != "" && string(c.Status) != want.Status:
+		return fmt.Sprintf("saw status %s, want %s", c.Status, want.Status)
+	}
+	for _, frag := range want.Message {
+		if !strings.Contains(c.Message, frag) {
+			return fmt.Sprintf("message %q does not contain %q", c.Message, frag)
+		}
+	}
+	if len(want.Items) > 0 {
+		var summary struct {
+			Items []struct{ TargetKey, Status string } `json:"items"`
+		}
+		if err := json.Unmarshal([]byte(c.Message), &summary); err != nil {
+			return fmt.Sprintf("message is not the PartialSync summary: %v", err)
+		}
+		got := map[string]string{}
+		for _, it := range summary.Items {
+			got[it.TargetKey] = it.Status
+		}
+		if !maps.Equal(got, want.Items) {
+			return fmt.Sprintf("summary items %v, want %v", got, want.Items)
+		}
+	}
+	return ""
+}
+
+func (r *run) secretMismatch(ctx context.Context, want scenarios.Expectation, name string, before *corev1.Secret) string {
+	e := want.Secret
+	if e == nil {
+		return ""
+	}
+	got := r.secret(ctx, name)
+	switch {
+	case e.Absent && got != nil:
+		return "the Secret exists, want none"
+	case e.Absent:
+		return ""
+	case got == nil:
+		return "the Secret does not exist"
+	case e.Unchanged && (before == nil || got.ResourceVersion != before.ResourceVersion):
+		return "the Secret was written, want it unchanged"
+	case e.Type != "" && string(got.Type) != e.Type:
+		return fmt.Sprintf("the Secret's type is %s, want %s", got.Type, e.Type)
+	}
+	for k, v := range e.Data {
+		if string(got.Data[k]) != v {
+			return fmt.Sprintf("the Secret's key %s does not hold the expected value", k)
+		}
+	}
+	return ""
+}
+
+func (r *run) eventMismatch(ctx context.Context, want scenarios.Expectation) string {
+	if want.Event == "" {
+		return ""
+	}
+	list := &eventsv1.EventList{}
+	if err := r.env.Client.List(ctx, list, client.InNamespace(r.ns)); err != nil {
+		return err.Error()
+	}
+	for _, e := range list.Items {
+		if e.Reason == want.Event {
+			return ""
+		}
+	}
+	return fmt.Sprintf("no Event with reason %s", want.Event)
+}
+
+func (r *run) secret(ctx context.Context, name string) *corev1.Secret {
+	s := &corev1.Secret{}
+	if err := r.env.Client.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: name}, s); err != nil {
+		return nil
+	}
+	return s
+}
+
+func (r *run) cleanup(ctx context.Context) {
+	r.clearFaults()
+	for _, c := range r.cleanups {
+		_ = c(ctx)
+	}
+	ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: "app"}}
+	if r.s.SecretSync.Name != "" {
+		ss.Name = r.s.SecretSync.Name
+	}
+	if err := r.env.Client.Delete(ctx, ss); err != nil && !apierrors.IsNotFound(err) {
+		return
+	}
+}
+
+// watcher records every latest condition a SecretSync takes, so a brief
+// outcome is not missed between two looks.
+type watcher struct {
+	stop func()
+	mu   sync.Mutex
+	all  []metav1.Condition
+}
+
+func (w *watcher) seen() []metav1.Condition {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.all)
+}
+
+// reset forgets what was seen before a step, keeping the current state.
+func (w *watcher) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := len(w.all); n > 0 {
+		w.all = w.all[n-1:]
+	}
+}
+
+func (r *run) watch(ctx context.Context, name string) (*watcher, error) {
+	wc, err := client.NewWithWatch(r.env.Config, client.Options{Scheme: r.env.Client.Scheme()})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	wi, err := wc.Watch(ctx, &ssv1alpha1.SecretSyncList{}, client.InNamespace(r.ns), client.MatchingFields{"metadata.name": name})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	w := &watcher{stop: func() { wi.Stop(); cancel() }}
+	go func() {
+		for ev := range wi.ResultChan() {
+			ss, ok := ev.Object.(*ssv1alpha1.SecretSync)
+			if !ok || len(ss.Status.Conditions) == 0 {
+				continue
+			}
+			w.mu.Lock()
+			w.all = append(w.all, ss.Status.Conditions[len(ss.Status.Conditions)-1])
+			w.mu.Unlock()
+		}
+	}()
+	return w, nil
+}
+
+// vaultName derives a valid vault name from a scenario name.
+func vaultName(scenario string) string {
+	sum := sha256.Sum256([]byte(scenario))
+	return "kv-" + hex.EncodeToString(sum[:])[:12]
+}
+
+func newGUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
