@@ -152,8 +152,13 @@ func (r *run) seedVault(serviceAccount string) error {
 		roles = []string{keyvault.RoleCertificateUser}
 	}
 	cfg := keyvault.VaultConfig{Name: r.vault, TenantID: Tenant}
-	for _, role := range roles {
-		cfg.RoleAssignments = append(cfg.RoleAssignments, keyvault.RoleAssignment{PrincipalID: r.clientID, Role: role})
+	if ap := v.AccessPolicy; ap != nil {
+		cfg.UseAccessPolicies = true
+		cfg.AccessPolicies = []keyvault.AccessPolicy{{ObjectID: r.clientID, Secrets: ap.Secrets, Keys: ap.Keys, Certificates: ap.Certificates}}
+	} else {
+		for _, role := range roles {
+			cfg.RoleAssignments = append(cfg.RoleAssignments, keyvault.RoleAssignment{PrincipalID: r.clientID, Role: role})
+		}
 	}
 	if v.Network != nil {
 		cfg.Network = keyvault.NetworkRules{DefaultDeny: v.Network.DefaultDeny, PublicNetworkAccessDisabled: v.Network.PublicAccessDisabled}

@@ -50,6 +50,9 @@ type Vault struct {
 	// explicit empty list is not possible: use the fault or step that
 	// removes access instead.
 	Roles []string `json:"roles,omitempty"`
+	// AccessPolicy, when set, switches the vault to the access policy
+	// model with this policy for the identity (Roles are then unused).
+	AccessPolicy *AccessPolicy `json:"accessPolicy,omitempty"`
 	// Network are the vault's network rules.
 	Network *VaultNetwork `json:"network,omitempty"`
 	// Federated is false when the identity has no federated credential for
@@ -82,6 +85,14 @@ type VaultCertificate struct {
 type VaultKey struct {
 	Name    string `json:"name"`
 	KeyType string `json:"keyType,omitempty"`
+}
+
+// AccessPolicy lists the identity's permissions per object kind, e.g.
+// secrets: [list] (without get).
+type AccessPolicy struct {
+	Secrets      []string `json:"secrets,omitempty"`
+	Keys         []string `json:"keys,omitempty"`
+	Certificates []string `json:"certificates,omitempty"`
 }
 
 // VaultNetwork are a vault's network rules.
