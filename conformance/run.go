@@ -23,7 +23,9 @@ import (
 
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/fakevault"
 	"github.com/kvsync/kvsync/fakevault/entra"
+	"github.com/kvsync/kvsync/fakevault/journal"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
 	"github.com/kvsync/kvsync/fakevault/pki"
 	"github.com/kvsync/kvsync/faults"
@@ -75,6 +77,10 @@ type run struct {
 	clientID string
 	faults   []string
 	cleanups []func(context.Context) error
+	// stepStart and injectedBefore mark where the current step's journal
+	// entries and injections begin.
+	stepStart      time.Time
+	injectedBefore int
 }
 
 func (r *run) do(ctx context.Context) error {
@@ -125,6 +131,8 @@ func (r *run) do(ctx context.Context) error {
 	for i, st := range r.s.Steps {
 		before := r.secret(ctx, ss.Name)
 		watch.reset()
+		r.stepStart = time.Now()
+		r.injectedBefore = len(r.env.Faults.Journal())
 		if err := r.act(ctx, st, ss.Name); err != nil {
 			return fmt.Errorf("step %d: %w", i+1, err)
 		}
@@ -134,7 +142,7 @@ func (r *run) do(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return r.leaks(ctx, ss.Name)
 }
 
 func (r *run) seedVault(serviceAccount string) error {
@@ -357,6 +365,8 @@ func (r *run) expect(ctx context.Context, want scenarios.Expectation, name strin
 				mismatch = m
 			} else if m := r.eventMismatch(ctx, want); m != "" {
 				mismatch = m
+			} else if m := r.journalMismatch(want); m != "" {
+				mismatch = m
 			} else {
 				return nil
 			}
@@ -445,6 +455,61 @@ func (r *run) eventMismatch(ctx context.Context, want scenarios.Expectation) str
 		}
 	}
 	return fmt.Sprintf("no Event with reason %s", want.Event)
+}
+
+// journalMismatch checks the step's fakevault journal entries (for the
+// scenario's vault host or identity) and the faults it injected.
+func (r *run) journalMismatch(want scenarios.Expectation) string {
+	host := r.vault + "." + fakevault.VaultDomain
+	var entries []journal.Entry
+	for _, e := range r.env.Fake.Journal().Entries() {
+		if !e.Time.Before(r.stepStart) && (e.Host == host || (e.Service == "entra" && e.Identity == r.clientID)) {
+			entries = append(entries, e)
+		}
+	}
+	for _, w := range want.Journal {
+		if !slices.ContainsFunc(entries, func(e journal.Entry) bool {
+			return (w.Service == "" || e.Service == w.Service) && (w.Operation == "" || e.Operation == w.Operation) &&
+				(w.Status == 0 || e.Status == w.Status) && (w.ErrorCode == "" || e.ErrorCode == w.ErrorCode)
+		}) {
+			return fmt.Sprintf("no journal entry %+v among the step's %d entries", w, len(entries))
+		}
+	}
+	injections := r.env.Faults.Journal()
+	if r.injectedBefore < len(injections) {
+		injections = injections[r.injectedBefore:]
+	} else {
+		injections = nil
+	}
+	for _, name := range want.Injected {
+		full := r.s.Name + "/" + name
+		if !slices.ContainsFunc(injections, func(i faults.Injection) bool { return i.Fault == full }) {
+			return fmt.Sprintf("fault %s was not injected during the step", name)
+		}
+	}
+	return ""
+}
+
+// leaks returns where a canary value of the scenario appears outside its
+// Secret: the namespace's Events or the SecretSync's status.
+func (r *run) leaks(ctx context.Context, name string) error {
+	list := &eventsv1.EventList{}
+	if err := r.env.Client.List(ctx, list, client.InNamespace(r.ns)); err != nil {
+		return err
+	}
+	for _, e := range list.Items {
+		if strings.Contains(e.Note, scenarios.Canary) {
+			return fmt.Errorf("Event %s holds a vault value", e.Name)
+		}
+	}
+	ss := &ssv1alpha1.SecretSync{}
+	if err := r.env.Client.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: name}, ss); err == nil {
+		raw, _ := json.Marshal(ss.Status)
+		if strings.Contains(string(raw), scenarios.Canary) {
+			return errors.New("the SecretSync status holds a vault value")
+		}
+	}
+	return nil
 }
 
 func (r *run) secret(ctx context.Context, name string) *corev1.Secret {

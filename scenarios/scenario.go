@@ -217,6 +217,24 @@ type Expectation struct {
 	Items map[string]string `json:"items,omitempty"`
 	// Event is a reason an Event was recorded with.
 	Event string `json:"event,omitempty"`
+	// Journal are requests fakevault answered during the step, for the
+	// scenario's vault or identity: each must match at least one entry.
+	Journal []JournalEntry `json:"journal,omitempty"`
+	// Injected are faults (by name) that fired during the step.
+	Injected []string `json:"injected,omitempty"`
+}
+
+// JournalEntry matches an entry of fakevault's journal; empty fields match
+// anything.
+type JournalEntry struct {
+	// Service is keyvault or entra.
+	Service string `json:"service,omitempty"`
+	// Operation is e.g. GetSecret, ListSecretVersions, Token.
+	Operation string `json:"operation,omitempty"`
+	// Status is the HTTP status answered.
+	Status int `json:"status,omitempty"`
+	// ErrorCode is the error code answered, e.g. SecretNotFound, AADSTS70021.
+	ErrorCode string `json:"errorCode,omitempty"`
 }
 
 // SecretExpectation is what the Secret holds.
