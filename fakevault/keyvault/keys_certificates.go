@@ -22,20 +22,13 @@ func (v *Vault) keyBundleLocked(item *keyItem, kv *keyVersion) keyBundleJSON {
 // version when the version is empty).
 func getKey(c *call) {
 	v := c.vault
-	body, e := func() (any, *Error) {
-		v.mu.RLock()
-		defer v.mu.RUnlock()
+	c.answer(v.withRead(func() (any, *Error) {
 		kv, e := v.findKeyLocked(c.route.name, c.route.version)
 		if e != nil {
 			return nil, e
 		}
 		return v.keyBundleLocked(v.keys[lower(c.route.name)], kv), nil
-	}()
-	if e != nil {
-		c.fail(e)
-		return
-	}
-	c.ok(http.StatusOK, body)
+	}))
 }
 
 // listKeys answers GET /keys.
@@ -69,9 +62,7 @@ func listKeyVersions(c *call) {
 		return
 	}
 	v := c.vault
-	body, e := func() (any, *Error) {
-		v.mu.RLock()
-		defer v.mu.RUnlock()
+	c.answer(v.withRead(func() (any, *Error) {
 		item := v.keys[lower(c.route.name)]
 		if item == nil {
 			return nil, errObjectNotFound(kindKey, c.route.name)
@@ -84,12 +75,7 @@ func listKeyVersions(c *call) {
 				Tags:       kv.tags, Managed: kv.managed})
 		}
 		return listJSON[keyItemJSON]{Value: items, NextLink: c.nextLink(next, pr)}, nil
-	}()
-	if e != nil {
-		c.fail(e)
-		return
-	}
-	c.ok(http.StatusOK, body)
+	}))
 }
 
 func (v *Vault) certAttributesLocked(cv *certVersion) attributesJSON {
@@ -153,39 +139,25 @@ func (v *Vault) certBundleLocked(item *certItem, cv *certVersion) certBundleJSON
 // certificate (cer), its thumbprint and the IDs of its key and secret.
 func getCertificate(c *call) {
 	v := c.vault
-	body, e := func() (any, *Error) {
-		v.mu.RLock()
-		defer v.mu.RUnlock()
+	c.answer(v.withRead(func() (any, *Error) {
 		item, cv, e := v.findCertLocked(c.route.name, c.route.version)
 		if e != nil {
 			return nil, e
 		}
 		return v.certBundleLocked(item, cv), nil
-	}()
-	if e != nil {
-		c.fail(e)
-		return
-	}
-	c.ok(http.StatusOK, body)
+	}))
 }
 
 // getCertificatePolicy answers GET /certificates/{name}/policy.
 func getCertificatePolicy(c *call) {
 	v := c.vault
-	body, e := func() (any, *Error) {
-		v.mu.RLock()
-		defer v.mu.RUnlock()
+	c.answer(v.withRead(func() (any, *Error) {
 		item, _, e := v.findCertLocked(c.route.name, "")
 		if e != nil {
 			return nil, e
 		}
 		return v.certPolicyLocked(item), nil
-	}()
-	if e != nil {
-		c.fail(e)
-		return
-	}
-	c.ok(http.StatusOK, body)
+	}))
 }
 
 // listCertificates answers GET /certificates.
@@ -218,9 +190,7 @@ func listCertificateVersions(c *call) {
 		return
 	}
 	v := c.vault
-	body, e := func() (any, *Error) {
-		v.mu.RLock()
-		defer v.mu.RUnlock()
+	c.answer(v.withRead(func() (any, *Error) {
 		item, _, e := v.findCertLocked(c.route.name, "")
 		if e != nil {
 			return nil, e
@@ -232,10 +202,5 @@ func listCertificateVersions(c *call) {
 				X5T: x5t(cv.leaf.Certificate.Raw), Attributes: v.certAttributesLocked(cv), Tags: cv.tags})
 		}
 		return listJSON[certItemJSON]{Value: items, NextLink: c.nextLink(next, pr)}, nil
-	}()
-	if e != nil {
-		c.fail(e)
-		return
-	}
-	c.ok(http.StatusOK, body)
+	}))
 }

@@ -90,9 +90,7 @@ func getSecret(c *call) {
 		c.fail(errOutContentType(out))
 		return
 	}
-	body, e := func() (any, *Error) {
-		v.mu.RLock()
-		defer v.mu.RUnlock()
+	c.answer(v.withRead(func() (any, *Error) {
 		item, sv, e := v.findSecretLocked(c.route.name, c.route.version)
 		if e != nil {
 			return nil, e
@@ -109,12 +107,7 @@ func getSecret(c *call) {
 			value, ct = converted, out
 		}
 		return v.secretBundleLocked(item, sv, &value, ct), nil
-	}()
-	if e != nil {
-		c.fail(e)
-		return
-	}
-	c.ok(http.StatusOK, body)
+	}))
 }
 
 // setSecret answers PUT /secrets/{name}: a new version with the body's
@@ -128,9 +121,7 @@ func setSecret(c *call) {
 	p := secretParams{value: in.Value, contentType: in.ContentType, tags: in.Tags, tagsSet: in.Tags != nil}
 	in.Attributes.params(&p)
 	v := c.vault
-	body, e := func() (any, *Error) {
-		v.mu.Lock()
-		defer v.mu.Unlock()
+	c.answer(v.withWrite(func() (any, *Error) {
 		item, sv, e := v.setSecretLocked(c.route.name, p)
 		if e != nil {
 			return nil, e
@@ -138,12 +129,7 @@ func setSecret(c *call) {
 		c.entry.Object = item.name + "/" + sv.id
 		value := sv.value
 		return v.secretBundleLocked(item, sv, &value, sv.contentType), nil
-	}()
-	if e != nil {
-		c.fail(e)
-		return
-	}
-	c.ok(http.StatusOK, body)
+	}))
 }
 
 // updateSecret answers PATCH /secrets/{name}/{version}: changes the
@@ -157,9 +143,7 @@ func updateSecret(c *call) {
 	p := secretParams{contentType: in.ContentType, tags: in.Tags, tagsSet: in.Tags != nil}
 	in.Attributes.params(&p)
 	v := c.vault
-	body, e := func() (any, *Error) {
-		v.mu.Lock()
-		defer v.mu.Unlock()
+	c.answer(v.withWrite(func() (any, *Error) {
 		item, sv, e := v.findSecretLocked(c.route.name, c.route.version)
 		if e != nil {
 			return nil, e
@@ -167,31 +151,19 @@ func updateSecret(c *call) {
 		applySecretParams(sv, p)
 		sv.updated = v.now()
 		return v.secretBundleLocked(item, sv, nil, sv.contentType), nil
-	}()
-	if e != nil {
-		c.fail(e)
-		return
-	}
-	c.ok(http.StatusOK, body)
+	}))
 }
 
 // deleteSecret answers DELETE /secrets/{name} with the deleted secret.
 func deleteSecret(c *call) {
 	v := c.vault
-	body, e := func() (any, *Error) {
-		v.mu.Lock()
-		defer v.mu.Unlock()
+	c.answer(v.withWrite(func() (any, *Error) {
 		item, e := v.deleteSecretLocked(c.route.name)
 		if e != nil {
 			return nil, e
 		}
 		return v.deletedSecretBundleLocked(item), nil
-	}()
-	if e != nil {
-		c.fail(e)
-		return
-	}
-	c.ok(http.StatusOK, body)
+	}))
 }
 
 // listSecrets answers GET /secrets: each secret's base ID and the
@@ -238,9 +210,7 @@ func listSecretVersions(c *call) {
 		return
 	}
 	v := c.vault
-	body, e := func() (any, *Error) {
-		v.mu.RLock()
-		defer v.mu.RUnlock()
+	c.answer(v.withRead(func() (any, *Error) {
 		item, _, e := v.findSecretLocked(c.route.name, "")
 		if e != nil {
 			return nil, e
@@ -252,12 +222,7 @@ func listSecretVersions(c *call) {
 				Attributes: v.attributesLocked(sv.enabled, sv.notBefore, sv.expires, sv.created, sv.updated), Tags: sv.tags})
 		}
 		return listJSON[secretItemJSON]{Value: items, NextLink: c.nextLink(next, pr)}, nil
-	}()
-	if e != nil {
-		c.fail(e)
-		return
-	}
-	c.ok(http.StatusOK, body)
+	}))
 }
 
 // listDeletedSecrets answers GET /deletedsecrets.
@@ -290,9 +255,7 @@ func listDeletedSecrets(c *call) {
 // with SecretDisabled.
 func getDeletedSecret(c *call) {
 	v := c.vault
-	body, e := func() (any, *Error) {
-		v.mu.Lock()
-		defer v.mu.Unlock()
+	c.answer(v.withWrite(func() (any, *Error) {
 		v.expireLocked(v.now())
 		item := v.deletedSecrets[lower(c.route.name)]
 		if item == nil {
@@ -302,33 +265,21 @@ func getDeletedSecret(c *call) {
 			return nil, errSecretDisabled("get")
 		}
 		return v.deletedSecretBundleLocked(item), nil
-	}()
-	if e != nil {
-		c.fail(e)
-		return
-	}
-	c.ok(http.StatusOK, body)
+	}))
 }
 
 // recoverDeletedSecret answers POST /deletedsecrets/{name}/recover with the
 // recovered secret's latest version (without its value).
 func recoverDeletedSecret(c *call) {
 	v := c.vault
-	body, e := func() (any, *Error) {
-		v.mu.Lock()
-		defer v.mu.Unlock()
+	c.answer(v.withWrite(func() (any, *Error) {
 		item, e := v.recoverSecretLocked(c.route.name)
 		if e != nil {
 			return nil, e
 		}
 		sv := item.latest()
 		return v.secretBundleLocked(item, sv, nil, sv.contentType), nil
-	}()
-	if e != nil {
-		c.fail(e)
-		return
-	}
-	c.ok(http.StatusOK, body)
+	}))
 }
 
 // purgeDeletedSecret answers DELETE /deletedsecrets/{name}: 204, no body.

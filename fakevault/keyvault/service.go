@@ -216,6 +216,15 @@ func (c *call) fail(e *Error) {
 // ok answers a JSON body.
 func (c *call) ok(status int, body any) { writeJSON(c.w, status, body) }
 
+// answer writes body with 200 OK, or the error e.
+func (c *call) answer(body any, e *Error) {
+	if e != nil {
+		c.fail(e)
+		return
+	}
+	c.ok(http.StatusOK, body)
+}
+
 // apiVersions are the api-version values the fake accepts: those of the
 // service's REST API releases, including the ones azsecrets v1.5.1
 // (2026-04-01), azkeys v1.5.0 (2025-07-01) and azcertificates v1.4.0 (7.6)

@@ -255,6 +255,20 @@ func newRequestID() string {
 
 func (v *Vault) now() time.Time { return v.svc.now() }
 
+// withRead returns what fn returns, run under the vault's read lock.
+func (v *Vault) withRead(fn func() (any, *Error)) (any, *Error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return fn()
+}
+
+// withWrite returns what fn returns, run under the vault's write lock.
+func (v *Vault) withWrite(fn func() (any, *Error)) (any, *Error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return fn()
+}
+
 // expireLocked purges soft-deleted objects whose retention has ended, as
 // the service does on its own. v.mu must be held for writing.
 func (v *Vault) expireLocked(now time.Time) {
