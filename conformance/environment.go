@@ -62,8 +62,8 @@ type Options struct {
 type Environment struct {
 	Client client.Client
 	Config *rest.Config
-	Fake   *fakevault.Server
-	Faults *faults.Injector
+	// World changes the fake Azure services and reads their journals.
+	World World
 	// Issuer is the API server's ServiceAccount token issuer.
 	Issuer string
 	// PollInterval is the controller's poll interval.
@@ -123,7 +123,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if err := e.startFake(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if err := e.startProvider(dir, opts.Log); err != nil {
+	if err := e.startProvider(dir, opts.Log, e.World.(inProcess)); err != nil {
 		return nil, err
 	}
 	if err := e.startController(ctx, cfg, scheme, dir, opts); err != nil {
@@ -138,7 +138,6 @@ func (e *Environment) startFake(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	e.stops = append(e.stops, fake.Close)
-	e.Fake = fake
 	if err := fake.Entra().AddTenant(Tenant); err != nil {
 		return err
 	}
@@ -147,7 +146,7 @@ func (e *Environment) startFake(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	fake.Use(inj.Handler)
-	e.Faults = inj
+	e.World = inProcess{fake: fake, inj: inj}
 
 	// fakevault trusts the API server's ServiceAccount issuer, as Entra ID
 	// trusts a cluster's OIDC issuer.
@@ -176,9 +175,9 @@ func (e *Environment) startFake(ctx context.Context, cfg *rest.Config) error {
 
 // startProvider serves kvsync's Azure provider, behind the provider faults,
 // on <dir>/azure.sock; it reaches fakevault through the injector's dialer.
-func (e *Environment) startProvider(dir string, log io.Writer) error {
-	transport := e.Fake.Transport()
-	transport.DialContext = e.Faults.Dialer(e.Fake.DialContext)
+func (e *Environment) startProvider(dir string, log io.Writer, w inProcess) error {
+	transport := w.fake.Transport()
+	transport.DialContext = w.inj.Dialer(w.fake.DialContext)
 	srv, err := provider.New(provider.Options{SocketDir: dir, MountTimeout: 3 * time.Second,
 		Transport: &http.Client{Transport: transport}, Logger: slog.New(slog.NewTextHandler(log, nil))})
 	if err != nil {
@@ -189,7 +188,7 @@ func (e *Environment) startProvider(dir string, log io.Writer) error {
 		return err
 	}
 	gs := grpc.NewServer()
-	v1alpha1.RegisterCSIDriverProviderServer(gs, e.Faults.Provider(srv))
+	v1alpha1.RegisterCSIDriverProviderServer(gs, w.inj.Provider(srv))
 	go func() { _ = gs.Serve(lis) }()
 	e.stops = append(e.stops, func() error { gs.Stop(); return nil })
 	return nil

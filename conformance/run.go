@@ -27,7 +27,6 @@ import (
 	"github.com/kvsync/kvsync/fakevault/entra"
 	"github.com/kvsync/kvsync/fakevault/journal"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
-	"github.com/kvsync/kvsync/fakevault/pki"
 	"github.com/kvsync/kvsync/faults"
 	"github.com/kvsync/kvsync/scenarios"
 )
@@ -73,7 +72,6 @@ type run struct {
 	s        scenarios.Scenario
 	ns       string
 	vault    string
-	v        *keyvault.Vault
 	clientID string
 	faults   []string
 	cleanups []func(context.Context) error
@@ -132,7 +130,11 @@ func (r *run) do(ctx context.Context) error {
 		before := r.secret(ctx, ss.Name)
 		watch.reset()
 		r.stepStart = time.Now()
-		r.injectedBefore = len(r.env.Faults.Journal())
+		injected, err := r.env.World.Injections()
+		if err != nil {
+			return fmt.Errorf("step %d: reading the faults journal: %w", i+1, err)
+		}
+		r.injectedBefore = len(injected)
 		if err := r.act(ctx, st, ss.Name); err != nil {
 			return fmt.Errorf("step %d: %w", i+1, err)
 		}
@@ -152,7 +154,7 @@ func (r *run) seedVault(serviceAccount string) error {
 	if v.Federated == nil || *v.Federated {
 		app.FederatedCredentials = []entra.FederatedCredential{{Issuer: r.env.Issuer, Subject: "system:serviceaccount:" + r.ns + ":" + serviceAccount}}
 	}
-	if err := r.env.Fake.Entra().AddApplication(Tenant, app); err != nil {
+	if err := r.env.World.AddApplication(app); err != nil {
 		return fmt.Errorf("adding the identity: %w", err)
 	}
 	roles := v.Roles
@@ -171,24 +173,21 @@ func (r *run) seedVault(serviceAccount string) error {
 	if v.Network != nil {
 		cfg.Network = keyvault.NetworkRules{DefaultDeny: v.Network.DefaultDeny, PublicNetworkAccessDisabled: v.Network.PublicAccessDisabled}
 	}
-	vault, err := r.env.Fake.CreateVault(cfg)
-	if err != nil {
+	if err := r.env.World.CreateVault(cfg); err != nil {
 		return fmt.Errorf("creating the vault: %w", err)
 	}
-	r.v = vault
 	for _, s := range v.Secrets {
 		if err := r.setSecret(s); err != nil {
 			return err
 		}
 	}
 	for _, cert := range v.Certificates {
-		if _, err := vault.CreateCertificate(cert.Name, keyvault.CertificateOptions{CA: r.env.Fake.CA(), KeyType: pki.KeyType(cert.KeyType),
-			ContentType: cert.ContentType, DNSNames: cert.DNSNames}); err != nil {
+		if err := r.env.World.CreateCertificate(r.vault, cert.Name, cert.KeyType, cert.ContentType, cert.DNSNames); err != nil {
 			return fmt.Errorf("creating certificate %s: %w", cert.Name, err)
 		}
 	}
 	for _, k := range v.Keys {
-		if _, err := vault.CreateKey(k.Name, keyvault.KeyOptions{Type: pki.KeyType(k.KeyType)}); err != nil {
+		if err := r.env.World.CreateKey(r.vault, k.Name, k.KeyType); err != nil {
 			return fmt.Errorf("creating key %s: %w", k.Name, err)
 		}
 	}
@@ -202,8 +201,7 @@ func (r *run) setSecret(s scenarios.VaultSecret) error {
 		values = append(values, s.Value)
 	}
 	for i, val := range values {
-		opts := &keyvault.SecretOptions{ContentType: s.ContentType, Disabled: s.Disabled && i == len(values)-1}
-		if _, err := r.v.SetSecret(s.Name, val, opts); err != nil {
+		if err := r.env.World.SetSecret(r.vault, s.Name, val, s.ContentType, s.Disabled && i == len(values)-1); err != nil {
 			return fmt.Errorf("setting secret %s: %w", s.Name, err)
 		}
 		if i < len(values)-1 {
@@ -217,8 +215,8 @@ func (r *run) addFault(f faults.Fault) error {
 	if f.Scope == (faults.Scope{}) {
 		f.Scope.Vault = r.vault
 	}
-	f.Name = r.s.Name + "/" + f.Name
-	if err := r.env.Faults.Add(f); err != nil {
+	f.Name = r.s.Name + "." + f.Name
+	if err := r.env.World.AddFault(f); err != nil {
 		return fmt.Errorf("adding fault: %w", err)
 	}
 	r.faults = append(r.faults, f.Name)
@@ -227,7 +225,7 @@ func (r *run) addFault(f faults.Fault) error {
 
 func (r *run) clearFaults() {
 	for _, name := range r.faults {
-		r.env.Faults.Clear(name)
+		r.env.World.ClearFault(name)
 	}
 	r.faults = nil
 }
@@ -308,7 +306,7 @@ func (r *run) act(ctx context.Context, st scenarios.Step, name string) error {
 	case st.SetSecret != nil:
 		return r.setSecret(*st.SetSecret)
 	case st.DisableSecret != "":
-		return r.v.SetSecretEnabled(st.DisableSecret, "", false)
+		return r.env.World.DisableLatest(r.vault, st.DisableSecret)
 	case len(st.AddFaults) > 0:
 		for _, f := range st.AddFaults {
 			if err := r.addFault(f); err != nil {
@@ -462,7 +460,11 @@ func (r *run) eventMismatch(ctx context.Context, want scenarios.Expectation) str
 func (r *run) journalMismatch(want scenarios.Expectation) string {
 	host := r.vault + "." + fakevault.VaultDomain
 	var entries []journal.Entry
-	for _, e := range r.env.Fake.Journal().Entries() {
+	all, err := r.env.World.Journal()
+	if err != nil {
+		return err.Error()
+	}
+	for _, e := range all {
 		if !e.Time.Before(r.stepStart) && (e.Host == host || (e.Service == "entra" && e.Identity == r.clientID)) {
 			entries = append(entries, e)
 		}
@@ -475,14 +477,17 @@ func (r *run) journalMismatch(want scenarios.Expectation) string {
 			return fmt.Sprintf("no journal entry %+v among the step's %d entries", w, len(entries))
 		}
 	}
-	injections := r.env.Faults.Journal()
+	injections, err := r.env.World.Injections()
+	if err != nil {
+		return err.Error()
+	}
 	if r.injectedBefore < len(injections) {
 		injections = injections[r.injectedBefore:]
 	} else {
 		injections = nil
 	}
 	for _, name := range want.Injected {
-		full := r.s.Name + "/" + name
+		full := r.s.Name + "." + name
 		if !slices.ContainsFunc(injections, func(i faults.Injection) bool { return i.Fault == full }) {
 			return fmt.Sprintf("fault %s was not injected during the step", name)
 		}

@@ -1,0 +1,190 @@
+package conformance
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/kvsync/kvsync/fakevault"
+	"github.com/kvsync/kvsync/fakevault/entra"
+	"github.com/kvsync/kvsync/fakevault/journal"
+	"github.com/kvsync/kvsync/fakevault/keyvault"
+	"github.com/kvsync/kvsync/fakevault/pki"
+	"github.com/kvsync/kvsync/faults"
+)
+
+// World knows how to change the fake Azure services a scenario runs
+// against and read their journals: in process through fakevault's Go API,
+// or out of process through its admin API.
+type World interface {
+	AddApplication(app entra.Application) error
+	CreateVault(cfg keyvault.VaultConfig) error
+	// SetSecret adds a version; disabled creates it disabled.
+	SetSecret(vault, name, value, contentType string, disabled bool) error
+	// DisableLatest disables a secret's newest version.
+	DisableLatest(vault, name string) error
+	CreateCertificate(vault, name, keyType, contentType string, dnsNames []string) error
+	CreateKey(vault, name, keyType string) error
+	AddFault(f faults.Fault) error
+	ClearFault(name string)
+	Journal() ([]journal.Entry, error)
+	Injections() ([]faults.Injection, error)
+	// ProviderFaults reports whether provider.* faults reach the provider.
+	ProviderFaults() bool
+}
+
+// inProcess is the World of an in-process fakevault and injector.
+type inProcess struct {
+	fake *fakevault.Server
+	inj  *faults.Injector
+}
+
+func (w inProcess) AddApplication(app entra.Application) error {
+	return w.fake.Entra().AddApplication(Tenant, app)
+}
+
+func (w inProcess) CreateVault(cfg keyvault.VaultConfig) error {
+	_, err := w.fake.CreateVault(cfg)
+	return err
+}
+
+func (w inProcess) vault(name string) (*keyvault.Vault, error) {
+	v, ok := w.fake.Vaults().Vault(name)
+	if !ok {
+		return nil, fmt.Errorf("vault %q does not exist", name)
+	}
+	return v, nil
+}
+
+func (w inProcess) SetSecret(vault, name, value, contentType string, disabled bool) error {
+	v, err := w.vault(vault)
+	if err != nil {
+		return err
+	}
+	_, err = v.SetSecret(name, value, &keyvault.SecretOptions{ContentType: contentType, Disabled: disabled})
+	return err
+}
+
+func (w inProcess) DisableLatest(vault, name string) error {
+	v, err := w.vault(vault)
+	if err != nil {
+		return err
+	}
+	return v.SetSecretEnabled(name, "", false)
+}
+
+func (w inProcess) CreateCertificate(vault, name, keyType, contentType string, dnsNames []string) error {
+	v, err := w.vault(vault)
+	if err != nil {
+		return err
+	}
+	_, err = v.CreateCertificate(name, keyvault.CertificateOptions{CA: w.fake.CA(), KeyType: pki.KeyType(keyType), ContentType: contentType, DNSNames: dnsNames})
+	return err
+}
+
+func (w inProcess) CreateKey(vault, name, keyType string) error {
+	v, err := w.vault(vault)
+	if err != nil {
+		return err
+	}
+	_, err = v.CreateKey(name, keyvault.KeyOptions{Type: pki.KeyType(keyType)})
+	return err
+}
+
+func (w inProcess) AddFault(f faults.Fault) error           { return w.inj.Add(f) }
+func (w inProcess) ClearFault(name string)                  { w.inj.Clear(name) }
+func (w inProcess) Journal() ([]journal.Entry, error)       { return w.fake.Journal().Entries(), nil }
+func (w inProcess) Injections() ([]faults.Injection, error) { return w.inj.Journal(), nil }
+func (w inProcess) ProviderFaults() bool                    { return true }
+
+// admin is the World of a fakevault binary, reached through its admin API.
+type admin struct {
+	base   string
+	client *http.Client
+}
+
+func (w admin) do(method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		raw, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, w.base+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	if out != nil {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+func (w admin) AddApplication(app entra.Application) error {
+	return w.do(http.MethodPost, "/tenants/"+Tenant+"/applications", app, nil)
+}
+
+func (w admin) CreateVault(cfg keyvault.VaultConfig) error {
+	return w.do(http.MethodPost, "/vaults", cfg, nil)
+}
+
+func (w admin) SetSecret(vault, name, value, contentType string, disabled bool) error {
+	return w.do(http.MethodPut, "/vaults/"+vault+"/secrets/"+url.PathEscape(name),
+		map[string]any{"value": value, "contentType": contentType, "disabled": disabled}, nil)
+}
+
+func (w admin) DisableLatest(vault, name string) error {
+	var versions []struct {
+		Version string `json:"version"`
+	}
+	if err := w.do(http.MethodGet, "/vaults/"+vault+"/secrets/"+url.PathEscape(name)+"/versions", nil, &versions); err != nil {
+		return err
+	}
+	if len(versions) == 0 {
+		return fmt.Errorf("secret %s has no version", name)
+	}
+	latest := versions[len(versions)-1].Version
+	return w.do(http.MethodPatch, "/vaults/"+vault+"/secrets/"+url.PathEscape(name)+"/"+latest, map[string]any{"enabled": false}, nil)
+}
+
+func (w admin) CreateCertificate(vault, name, keyType, contentType string, dnsNames []string) error {
+	return w.do(http.MethodPost, "/vaults/"+vault+"/certificates/"+url.PathEscape(name),
+		map[string]any{"keyType": keyType, "contentType": contentType, "dnsNames": dnsNames}, nil)
+}
+
+func (w admin) CreateKey(vault, name, keyType string) error {
+	return w.do(http.MethodPost, "/vaults/"+vault+"/keys/"+url.PathEscape(name), map[string]any{"keyType": keyType}, nil)
+}
+
+func (w admin) AddFault(f faults.Fault) error { return w.do(http.MethodPost, "/faults", f, nil) }
+
+func (w admin) ClearFault(name string) {
+	_ = w.do(http.MethodDelete, "/faults/"+url.PathEscape(name), nil, nil)
+}
+
+func (w admin) Journal() ([]journal.Entry, error) {
+	var out []journal.Entry
+	return out, w.do(http.MethodGet, "/journal", nil, &out)
+}
+
+func (w admin) Injections() ([]faults.Injection, error) {
+	var out []faults.Injection
+	return out, w.do(http.MethodGet, "/faults/journal", nil, &out)
+}
+
+func (w admin) ProviderFaults() bool { return false }
