@@ -68,13 +68,19 @@ type Environment struct {
 	Issuer string
 	// PollInterval is the controller's poll interval.
 	PollInterval time.Duration
+	// Mode is embedded or external.
+	Mode string
+	// Metrics returns the controller's metrics in text form; nil when the
+	// controller's metrics are not reachable from the suite.
+	Metrics func() (string, error)
 
-	stops []func() error
+	envtest *envtest.Environment
+	stops   []func() error
 }
 
 // Start starts an Environment. Stop it when done.
 func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
-	e := &Environment{PollInterval: opts.PollInterval}
+	e := &Environment{PollInterval: opts.PollInterval, Mode: "embedded", Metrics: gatherMetrics}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.Stop())
@@ -86,29 +92,10 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	}
 	e.stops = append(e.stops, func() error { return os.RemoveAll(dir) })
 
-	// Entra ID accepts only RSA-signed ServiceAccount tokens.
-	keyFile := filepath.Join(dir, "sa.key")
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	cfg, err := e.startAPIServer(dir, opts.CRDDir)
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return nil, err
-	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{opts.CRDDir}, ErrorIfCRDPathMissing: true}
-	args := env.ControlPlane.GetAPIServer().Configure()
-	args.Set("service-account-key-file", keyFile)
-	args.Set("service-account-signing-key-file", keyFile)
-	cfg, err := env.Start()
-	if err != nil {
-		return nil, fmt.Errorf("starting envtest (is KUBEBUILDER_ASSETS set? make conformance sets it): %w", err)
-	}
-	e.stops = append(e.stops, env.Stop)
-	e.Config = cfg
 
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, ssv1alpha1.AddToScheme, spcv1.AddToScheme} {
@@ -150,27 +137,65 @@ func (e *Environment) startFake(ctx context.Context, cfg *rest.Config) error {
 
 	// fakevault trusts the API server's ServiceAccount issuer, as Entra ID
 	// trusts a cluster's OIDC issuer.
-	kube, err := kubernetes.NewForConfig(cfg)
+	iss, jwks, err := issuer(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	get := func(path string) ([]byte, error) { return kube.RESTClient().Get().AbsPath(path).DoRaw(ctx) }
-	raw, err := get("/.well-known/openid-configuration")
+	e.Issuer = iss
+	return fake.Entra().TrustIssuerJWKS(iss, jwks)
+}
+
+// startAPIServer starts envtest's kube-apiserver and etcd, signing
+// ServiceAccount tokens with an RSA key: Entra ID accepts only RSA-signed
+// assertions.
+func (e *Environment) startAPIServer(dir, crdDir string) (*rest.Config, error) {
+	keyFile := filepath.Join(dir, "sa.key")
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		return fmt.Errorf("reading the ServiceAccount issuer: %w", err)
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{crdDir}, ErrorIfCRDPathMissing: true}
+	args := env.ControlPlane.GetAPIServer().Configure()
+	args.Set("service-account-key-file", keyFile)
+	args.Set("service-account-signing-key-file", keyFile)
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting envtest (is KUBEBUILDER_ASSETS set? make conformance sets it): %w", err)
+	}
+	e.stops = append(e.stops, env.Stop)
+	e.Config = cfg
+	e.envtest = env
+	return cfg, nil
+}
+
+// issuer returns the API server's ServiceAccount issuer and its JWKS.
+func issuer(ctx context.Context, cfg *rest.Config) (string, []byte, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	raw, err := kube.RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("reading the ServiceAccount issuer: %w", err)
 	}
 	var discovery struct {
 		Issuer string `json:"issuer"`
 	}
 	if err := json.Unmarshal(raw, &discovery); err != nil {
-		return fmt.Errorf("reading the ServiceAccount issuer: %w", err)
+		return "", nil, fmt.Errorf("reading the ServiceAccount issuer: %w", err)
 	}
-	jwks, err := get("/openid/v1/jwks")
+	jwks, err := kube.RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
 	if err != nil {
-		return fmt.Errorf("reading the ServiceAccount keys: %w", err)
+		return "", nil, fmt.Errorf("reading the ServiceAccount keys: %w", err)
 	}
-	e.Issuer = discovery.Issuer
-	return fake.Entra().TrustIssuerJWKS(discovery.Issuer, jwks)
+	return discovery.Issuer, jwks, nil
 }
 
 // startProvider serves kvsync's Azure provider, behind the provider faults,

@@ -38,9 +38,44 @@ type Result struct {
 	// Reasons are the reasons the scenario's steps expected.
 	Reasons []string `json:"reasons"`
 	Passed  bool     `json:"passed"`
+	// Skipped says why the scenario did not run in this mode.
+	Skipped string `json:"skipped,omitempty"`
 	// Failure names the step, what it expected and what was seen.
 	Failure  string        `json:"failure,omitempty"`
 	Duration time.Duration `json:"duration"`
+}
+
+// Skipped is the result of a scenario the environment cannot run.
+func Skipped(s scenarios.Scenario, why string) Result {
+	return Result{Scenario: s.Name, Labels: s.Labels, Reasons: expectedReasons(s), Skipped: why}
+}
+
+// expectedReasons lists the reasons a scenario's steps expect.
+func expectedReasons(s scenarios.Scenario) []string {
+	var out []string
+	for _, st := range s.Steps {
+		if st.Expect != nil && !slices.Contains(out, st.Expect.Reason) {
+			out = append(out, st.Expect.Reason)
+		}
+	}
+	return out
+}
+
+// Unsupported returns why a scenario cannot run in the environment, or "".
+func Unsupported(e *Environment, s scenarios.Scenario) string {
+	all := slices.Clone(s.Faults)
+	for _, st := range s.Steps {
+		all = append(all, st.AddFaults...)
+	}
+	for _, f := range all {
+		switch {
+		case f.Kind.Layer() == "provider" && !e.World.ProviderFaults():
+			return fmt.Sprintf("fault %s (%s) needs the provider in process; in %s mode the provider is another process", f.Name, f.Kind, e.Mode)
+		case (f.Kind == faults.DNSNXDomain || f.Kind == faults.DNSServFail) && e.Mode == "external":
+			return fmt.Sprintf("fault %s (%s): in %s mode the provider reaches the fake through a CONNECT proxy, which resolves names itself, so the provider sees 502 Bad Gateway rather than the DNS error", f.Name, f.Kind, e.Mode)
+		}
+	}
+	return ""
 }
 
 // StepTimeout bounds how long a step's expectation may take to hold.
@@ -49,12 +84,7 @@ var StepTimeout = 30 * time.Second
 // Run runs one scenario in a namespace of its own and returns its result.
 func (e *Environment) Run(ctx context.Context, s scenarios.Scenario) Result {
 	start := time.Now()
-	res := Result{Scenario: s.Name, Labels: s.Labels}
-	for _, st := range s.Steps {
-		if st.Expect != nil && !slices.Contains(res.Reasons, st.Expect.Reason) {
-			res.Reasons = append(res.Reasons, st.Expect.Reason)
-		}
-	}
+	res := Result{Scenario: s.Name, Labels: s.Labels, Reasons: expectedReasons(s)}
 	r := &run{env: e, s: s, ns: "sc-" + s.Name, vault: vaultName(s.Name)}
 	defer r.cleanup(context.WithoutCancel(ctx))
 	if err := r.do(ctx); err != nil {

@@ -1,0 +1,285 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+)
+
+// ExternalOptions configure StartExternal.
+type ExternalOptions struct {
+	Options
+	// ModuleRoot is the directory of the kvsync module, to build the
+	// binaries from.
+	ModuleRoot string
+}
+
+// StartExternal starts the world as separate processes, as on a cluster:
+// envtest's kube-apiserver and etcd, and the fakevault, kvsync-provider and
+// kvsync-controller binaries. The controller reaches the API server through
+// a kubeconfig; the provider reaches fakevault with nothing but HTTPS_PROXY
+// and SSL_CERT_FILE; scenarios change the fake through its admin API.
+// Provider faults do not reach a provider in another process.
+func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, err error) {
+	e := &Environment{PollInterval: opts.PollInterval, Mode: "external"}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, e.Stop())
+		}
+	}()
+	dir, err := os.MkdirTemp("", "kvsync-ext-")
+	if err != nil {
+		return nil, err
+	}
+	e.stops = append(e.stops, func() error { return os.RemoveAll(dir) })
+	cfg, err := e.startAPIServer(dir, opts.CRDDir)
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, ssv1alpha1.AddToScheme, spcv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return nil, err
+		}
+	}
+	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		return nil, err
+	}
+
+	bin := filepath.Join(dir, "bin")
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/fakevault", "./cmd/kvsync-provider", "./cmd/kvsync-controller")
+	build.Dir = opts.ModuleRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building the binaries: %w\n%s", err, out)
+	}
+
+	// fakevault, with its admin API and CONNECT proxy.
+	adminAddr, proxyAddr, providerHTTP, controllerHealth, controllerMetrics := freeAddr(), freeAddr(), freeAddr(), freeAddr(), freeAddr()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := e.process(ctx, opts.Log, filepath.Join(bin, "fakevault"), nil,
+		"--listen", "127.0.0.1:0", "--admin-listen", adminAddr, "--proxy-listen", proxyAddr, "--ca-out", caFile); err != nil {
+		return nil, err
+	}
+	if err := waitHealthy(ctx, "http://"+adminAddr+"/healthz"); err != nil {
+		return nil, fmt.Errorf("fakevault: %w", err)
+	}
+	w := admin{base: "http://" + adminAddr, client: &http.Client{Timeout: 10 * time.Second}}
+	e.World = w
+	iss, jwks, err := issuer(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.Issuer = iss
+	if err := w.do(http.MethodPost, "/tenants", map[string]string{"tenantId": Tenant}, nil); err != nil {
+		return nil, err
+	}
+	if err := w.do(http.MethodPost, "/issuers", map[string]any{"issuer": iss, "jwks": rawJSON(jwks)}, nil); err != nil {
+		return nil, err
+	}
+
+	// The provider, configured as in production: the proxy and CA bundle
+	// are its only path to the fake.
+	sockets := filepath.Join(dir, "sockets")
+	if err := e.process(ctx, opts.Log, filepath.Join(bin, "kvsync-provider"),
+		[]string{"HTTPS_PROXY=http://" + proxyAddr, "SSL_CERT_FILE=" + caFile, "HOME=" + dir},
+		"--socket-dir", sockets, "--http-addr", providerHTTP, "--mount-timeout", "3s"); err != nil {
+		return nil, err
+	}
+	if err := waitHealthy(ctx, "http://"+providerHTTP+"/healthz"); err != nil {
+		return nil, fmt.Errorf("kvsync-provider: %w", err)
+	}
+
+	// The controller, with a kubeconfig of its own.
+	user, err := e.envtest.AddUser(envtest.User{Name: "kvsync-controller", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	kubeconfigFile := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfigFile, kubeconfig, 0o600); err != nil {
+		return nil, err
+	}
+	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kvsync-system"}}); err != nil {
+		return nil, err
+	}
+	if err := e.process(ctx, opts.Log, filepath.Join(bin, "kvsync-controller"), []string{"KUBECONFIG=" + kubeconfigFile, "HOME=" + dir},
+		"--namespace", "kvsync-system", "--provider-socket-dir", sockets,
+		"--rotation-poll-interval-in-seconds", fmt.Sprint(int(opts.PollInterval.Seconds())),
+		"--max-mounts-per-vault-per-second", "1000", "--health-probe-bind-address", controllerHealth,
+		"--metrics-bind-address", controllerMetrics); err != nil {
+		return nil, err
+	}
+	if err := waitHealthy(ctx, "http://"+controllerHealth+"/healthz"); err != nil {
+		return nil, fmt.Errorf("kvsync-controller: %w", err)
+	}
+	e.Metrics = func() (string, error) { return httpGet("http://" + controllerMetrics + "/metrics") }
+	return e, nil
+}
+
+// rawJSON marks raw JSON for re-encoding as is.
+type rawJSON []byte
+
+func (j rawJSON) MarshalJSON() ([]byte, error) { return j, nil }
+
+// process starts a binary whose output goes to log, and stops it (SIGTERM,
+// then kill) on Stop.
+func (e *Environment) process(ctx context.Context, log io.Writer, path string, env []string, args ...string) error {
+	cmd := exec.Command(path, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", filepath.Base(path), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	e.stops = append(e.stops, func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		return nil
+	})
+	return nil
+}
+
+func waitHealthy(ctx context.Context, url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		if _, err := httpGet(url); err == nil {
+			return nil
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("not healthy at %s: %w", url, last)
+}
+
+func httpGet(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %d %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return string(body), nil
+}
+
+// freeAddr returns a loopback address with a free port.
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// gatherMetrics renders the in-process controller-runtime registry.
+func gatherMetrics() (string, error) {
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	for _, f := range families {
+		if _, err := expfmt.MetricFamilyToText(&b, f); err != nil {
+			return "", err
+		}
+	}
+	return b.String(), nil
+}
+
+// ClusterOptions configure StartCluster.
+type ClusterOptions struct {
+	// Kubeconfig is the path of the cluster's kubeconfig.
+	Kubeconfig string
+	// FakevaultAdmin is the URL of the fakevault admin API the cluster's
+	// provider reaches the fake through (DNS and CA bundle, or the proxy).
+	FakevaultAdmin string
+	// PollInterval is the deployed controller's poll interval; scenarios
+	// that wait for a poll need it short (2s).
+	PollInterval time.Duration
+}
+
+// StartCluster uses an existing cluster where the controller and the
+// provider are deployed and reach a fakevault binary: the runner creates the
+// scenarios' objects through the kubeconfig and changes the fake through its
+// admin API. It makes the fake trust the cluster's ServiceAccount issuer.
+func StartCluster(ctx context.Context, opts ClusterOptions) (*Environment, error) {
+	cfg, err := clientcmdConfig(opts.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, ssv1alpha1.AddToScheme, spcv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return nil, err
+		}
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	w := admin{base: strings.TrimSuffix(opts.FakevaultAdmin, "/"), client: &http.Client{Timeout: 10 * time.Second}}
+	iss, jwks, err := issuer(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.do(http.MethodPost, "/tenants", map[string]string{"tenantId": Tenant}, nil); err != nil && !strings.Contains(err.Error(), "already") {
+		return nil, err
+	}
+	if err := w.do(http.MethodPost, "/issuers", map[string]any{"issuer": iss, "jwks": rawJSON(jwks)}, nil); err != nil {
+		return nil, err
+	}
+	return &Environment{Client: c, Config: cfg, World: w, Issuer: iss, PollInterval: opts.PollInterval, Mode: "cluster",
+		Metrics: func() (string, error) {
+			return "kvsync_sync_total (metrics are read from the cluster's monitoring)", nil
+		}}, nil
+}
+
+func clientcmdConfig(path string) (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
+}
