@@ -13,6 +13,9 @@ REPORTS ?= _output/reports
 # ARTIFACTS receives the conformance reports (JUnit, report.yaml, report.md).
 ARTIFACTS ?= _artifacts
 FUZZTIME ?= 60s
+# GINKGO_PROCS runs the conformance scenarios in parallel processes, each
+# with its own control plane (e.g. GINKGO_PROCS=-p).
+GINKGO_PROCS ?= --procs=1
 
 .PHONY: all
 all: build
@@ -60,14 +63,14 @@ test: vet ## Run all tests, on envtest for integration suites.
 .PHONY: conformance
 conformance: ## Run every scenario on envtest with fakevault, the provider and the controller in process.
 	@mkdir -p $(ARTIFACTS)
-	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)/embedded" $(GINKGO) --procs=1 \
+	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)/embedded" $(GINKGO) $(GINKGO_PROCS) \
 		--junit-report=junit.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
 
 .PHONY: conformance-external
 conformance-external: ## Run the scenarios with the controller, provider and fakevault as separate processes.
 	@mkdir -p $(ARTIFACTS)
 	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_CONFORMANCE_MODE=external KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)/external" \
-		$(GINKGO) --procs=1 --junit-report=junit-external.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
+		$(GINKGO) $(GINKGO_PROCS) --junit-report=junit-external.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
 
 .PHONY: bench
 bench: ## Run the benchmarks (speed and memory targets live here, not in timed tests).

@@ -43,7 +43,28 @@ func TestConformance(t *testing.T) {
 	RunSpecs(t, "Conformance")
 }
 
-var _ = BeforeSuite(func(ctx SpecContext) {
+// artifactsDir is where reports go; parts of it hold each parallel
+// process's results.
+func artifactsDir() string {
+	if dir := os.Getenv("KVSYNC_ARTIFACTS"); dir != "" {
+		return dir
+	}
+	mode := "embedded"
+	switch {
+	case os.Getenv("KVSYNC_KUBECONFIG") != "":
+		mode = "cluster"
+	case os.Getenv("KVSYNC_CONFORMANCE_MODE") == "external":
+		mode = "external"
+	}
+	return filepath.Join("..", "_artifacts", mode)
+}
+
+var _ = SynchronizedBeforeSuite(func() []byte {
+	parts := filepath.Join(artifactsDir(), "parts")
+	Expect(os.RemoveAll(parts)).To(Succeed())
+	Expect(os.MkdirAll(parts, 0o755)).To(Succeed())
+	return nil
+}, func(ctx SpecContext, _ []byte) {
 	var err error
 	opts := conformance.Options{CRDDir: filepath.Join("..", "deploy", "crds"), PollInterval: 2 * time.Second, Log: logs}
 	switch {
@@ -101,18 +122,11 @@ var _ = Describe("The harness", func() {
 	}, SpecTimeout(time.Minute))
 })
 
-// After every scenario: the report, the leak checks over Events, statuses
-// and metrics, and the meta check that every documented reason has a
-// passing scenario.
-var _ = AfterSuite(func(ctx SpecContext) {
-	report := conformance.NewReport(env.Mode, started, results)
-	dir := os.Getenv("KVSYNC_ARTIFACTS")
-	if dir == "" {
-		dir = filepath.Join("..", "_artifacts", env.Mode)
-	}
-	Expect(report.Write(dir)).To(Succeed())
-	fmt.Fprintln(GinkgoWriter, report.Summary)
-
+// After the scenarios, in every parallel process: the leak checks over its
+// Events, statuses, metrics and logs, and its results written for process 1.
+// Then, once, on process 1: the report and the meta check that every
+// documented reason has a passing scenario.
+var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
 	events := &eventsv1.EventList{}
 	Expect(env.Client.List(ctx, events)).To(Succeed())
 	for _, e := range events.Items {
@@ -134,6 +148,30 @@ var _ = AfterSuite(func(ctx SpecContext) {
 	}
 	Expect(logs.String()).NotTo(ContainSubstring(scenarios.Canary), "a vault value reached the logs")
 
+	mu.Lock()
+	raw, err := json.Marshal(results)
+	mu.Unlock()
+	Expect(err).NotTo(HaveOccurred())
+	part := filepath.Join(artifactsDir(), "parts", fmt.Sprintf("results-%d.json", GinkgoParallelProcess()))
+	Expect(os.WriteFile(part, raw, 0o644)).To(Succeed())
+}, func(ctx SpecContext) {
+	var all []conformance.Result
+	parts, err := filepath.Glob(filepath.Join(artifactsDir(), "parts", "results-*.json"))
+	Expect(err).NotTo(HaveOccurred())
+	for _, p := range parts {
+		raw, err := os.ReadFile(p)
+		Expect(err).NotTo(HaveOccurred())
+		var part []conformance.Result
+		Expect(json.Unmarshal(raw, &part)).To(Succeed())
+		all = append(all, part...)
+	}
+	mode := "embedded"
+	if env != nil {
+		mode = env.Mode
+	}
+	report := conformance.NewReport(mode, started, all)
+	Expect(report.Write(artifactsDir())).To(Succeed())
+	fmt.Fprintln(GinkgoWriter, report.Summary)
 	if !strings.Contains(strings.Join(os.Args, " "), "label-filter") && !strings.Contains(strings.Join(os.Args, " "), "focus") {
 		Expect(report.Uncovered()).To(BeEmpty(), "documented reasons without a passing scenario")
 	}
