@@ -101,13 +101,18 @@ type SecretSyncReconciler struct {
 	ownWrites sync.Map
 }
 
+// What the controller does, and nothing more: read SecretSyncs and classes,
+// patch SecretSync status, read and apply Secrets (list and watch serve the
+// label-selected cache), request ServiceAccount tokens, record Events. The
+// leader election Lease is in the controller's namespace (Role in
+// deploy/rbac).
+//
 // +kubebuilder:rbac:groups=secret-sync.x-k8s.io,resources=secretsyncs,verbs=get;list;watch
-// +kubebuilder:rbac:groups=secret-sync.x-k8s.io,resources=secretsyncs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=secret-sync.x-k8s.io,resources=secretsyncs/status,verbs=patch
 // +kubebuilder:rbac:groups=secrets-store.csi.x-k8s.io,resources=secretproviderclasses,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
 
 // Reconcile runs one check of a SecretSync: it brings the Secret up to date
 // when it can and records the outcome in the status, writing it only when it
