@@ -40,14 +40,9 @@ func NewDNSServer(opts DNSServerOptions) (*DNSServer, error) {
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
 	}
-	pc, err := net.ListenPacket("udp", opts.Addr)
+	pc, lis, err := listenUDPAndTCP(opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listening on udp %s: %w", opts.Addr, err)
-	}
-	lis, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("listening on tcp %s: %w", pc.LocalAddr(), err)
+		return nil, err
 	}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) { answer(w, req, opts) })
 	s := &DNSServer{addr: pc.LocalAddr().String()}
@@ -62,6 +57,29 @@ func NewDNSServer(opts DNSServerOptions) (*DNSServer, error) {
 	<-started
 	<-started
 	return s, nil
+}
+
+// listenUDPAndTCP listens on one port for UDP and TCP. With port 0 the UDP
+// port is chosen first; when its TCP twin is taken, another is tried.
+func listenUDPAndTCP(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("DNS address %q: %w", addr, err)
+	}
+	for attempt := 0; ; attempt++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listening on udp %s: %w", addr, err)
+		}
+		lis, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, lis, nil
+		}
+		pc.Close()
+		if port != "0" || attempt == 9 {
+			return nil, nil, fmt.Errorf("listening on tcp %s: %w", pc.LocalAddr(), err)
+		}
+	}
 }
 
 // Addr returns the host:port the server answers on (UDP and TCP).
