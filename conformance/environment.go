@@ -86,24 +86,8 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 			err = errors.Join(err, e.Stop())
 		}
 	}()
-	dir, err := os.MkdirTemp("", "kvsync-conf-")
+	dir, cfg, scheme, err := e.startControlPlane("kvsync-conf-", opts.CRDDir)
 	if err != nil {
-		return nil, err
-	}
-	e.stops = append(e.stops, func() error { return os.RemoveAll(dir) })
-
-	cfg, err := e.startAPIServer(dir, opts.CRDDir)
-	if err != nil {
-		return nil, err
-	}
-
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, ssv1alpha1.AddToScheme, spcv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, err
-		}
-	}
-	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		return nil, err
 	}
 
@@ -143,6 +127,38 @@ func (e *Environment) startFake(ctx context.Context, cfg *rest.Config) error {
 	}
 	e.Issuer = iss
 	return fake.Entra().TrustIssuerJWKS(iss, jwks)
+}
+
+// startControlPlane creates the environment's temporary directory, starts
+// the API server and builds a client for it.
+func (e *Environment) startControlPlane(prefix, crdDir string) (string, *rest.Config, *runtime.Scheme, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	e.stops = append(e.stops, func() error { return os.RemoveAll(dir) })
+	cfg, err := e.startAPIServer(dir, crdDir)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	c, scheme, err := newClient(cfg)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	e.Client = c
+	return dir, cfg, scheme, nil
+}
+
+// newClient returns a client for cfg that knows the kvsync APIs.
+func newClient(cfg *rest.Config) (client.Client, *runtime.Scheme, error) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, ssv1alpha1.AddToScheme, spcv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return nil, nil, err
+		}
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	return c, scheme, err
 }
 
 // startAPIServer starts envtest's kube-apiserver and etcd, signing

@@ -18,16 +18,10 @@ import (
 	"github.com/prometheus/common/expfmt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-
-	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
-	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
 )
 
 // ExternalOptions configure StartExternal.
@@ -51,22 +45,8 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 			err = errors.Join(err, e.Stop())
 		}
 	}()
-	dir, err := os.MkdirTemp("", "kvsync-ext-")
+	dir, cfg, _, err := e.startControlPlane("kvsync-ext-", opts.CRDDir)
 	if err != nil {
-		return nil, err
-	}
-	e.stops = append(e.stops, func() error { return os.RemoveAll(dir) })
-	cfg, err := e.startAPIServer(dir, opts.CRDDir)
-	if err != nil {
-		return nil, err
-	}
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, ssv1alpha1.AddToScheme, spcv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, err
-		}
-	}
-	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		return nil, err
 	}
 
@@ -249,13 +229,7 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Environment, error
 	if err != nil {
 		return nil, err
 	}
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, ssv1alpha1.AddToScheme, spcv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, err
-		}
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, _, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
