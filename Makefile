@@ -29,9 +29,11 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate CRDs and RBAC into deploy/ from the API and controller markers.
+manifests: ## Generate CRDs and RBAC from the markers, and the kustomize trees from the Helm chart.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=deploy/crds
 	$(CONTROLLER_GEN) rbac:roleName=kvsync-controller paths=./controller/... output:rbac:artifacts:config=deploy/rbac
+	mkdir -p deploy/chart/kvsync/crds && cp deploy/crds/*_*.yaml deploy/chart/kvsync/crds/
+	$(GO) run ./hack/deploy generate --dir deploy
 
 .PHONY: generate
 generate: ## Generate deepcopy functions of the API types.

@@ -16,13 +16,25 @@ import (
 var generated = []string{
 	"deploy/crds",
 	"deploy/rbac/role.yaml",
+	"deploy/chart/kvsync/crds",
+	// the kustomize files generated from the chart (deploy.KustomizeFiles)
+	"deploy/manager/deployment.yaml",
+	"deploy/manager/service.yaml",
+	"deploy/rbac/service_account.yaml",
+	"deploy/rbac/role_binding.yaml",
+	"deploy/rbac/leader_election_role.yaml",
+	"deploy/rbac/leader_election_role_binding.yaml",
+	"deploy/policies/controller-secrets.yaml",
+	"deploy/policies/controller-tokens.yaml",
+	"deploy/policies/secretsync-type.yaml",
 	"api/secretsync/v1alpha1/zz_generated.deepcopy.go",
 	"api/secretsstore/v1/zz_generated.deepcopy.go",
 }
 
 // TestGeneratedFilesAreFresh regenerates CRDs, RBAC and deepcopy functions in
 // a copy of the module and fails when any differs from the checked-in file:
-// run `make generate manifests` and commit the result.
+// run `make generate manifests` and commit the result. The kustomize
+// trees under deploy/ are generated from the Helm chart.
 func TestGeneratedFilesAreFresh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs controller-gen")
@@ -32,7 +44,7 @@ func TestGeneratedFilesAreFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	work := t.TempDir()
-	for _, p := range []string{"go.mod", "go.sum", "Makefile", "hack/boilerplate.go.txt", "api", "controller"} {
+	for _, p := range []string{"go.mod", "go.sum", "Makefile", "hack/boilerplate.go.txt", "hack/deploy", "api", "controller", "deploy"} {
 		copyTree(t, filepath.Join(root, p), filepath.Join(work, p))
 	}
 	for _, p := range generated {

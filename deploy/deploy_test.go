@@ -1,9 +1,13 @@
-// Package deploy_test renders the kustomize configuration under deploy/ and
+// Package deploy_test renders the Helm chart and the kustomize trees and
 // applies every object to a real API server.
 package deploy_test
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,23 +18,20 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kvsync/kvsync/deploy"
 )
 
-// TestTheKustomizeConfigurationAppliesToAnAPIServer renders deploy/default
-// with the kustomize library and applies every object with server-side
-// apply: the API server must accept all of them.
-func TestTheKustomizeConfigurationAppliesToAnAPIServer(t *testing.T) {
+// startAPIServer starts envtest's API server for one test.
+func startAPIServer(t *testing.T) (*rest.Config, client.Client) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts envtest")
-	}
-	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), "default")
-	if err != nil {
-		t.Fatalf("rendering deploy/default: %v", err)
 	}
 	env := &envtest.Environment{}
 	cfg, err := env.Start()
@@ -42,88 +43,260 @@ func TestTheKustomizeConfigurationAppliesToAnAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	return cfg, c
+}
+
+func namespace(name string) *unstructured.Unstructured {
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName(name)
+	return ns
+}
+
+func countKinds(objs []*unstructured.Unstructured) map[string]int {
 	kinds := map[string]int{}
-	// CRDs and namespaces first: the objects in them need them.
-	for _, first := range []bool{true, false} {
-		for _, r := range resources.Resources() {
-			raw, err := r.MarshalJSON()
+	for _, o := range objs {
+		kinds[o.GetKind()]++
+	}
+	return kinds
+}
+
+// TestTheKustomizeConfigurationAppliesToAnAPIServer renders deploy/default
+// with the kustomize library and applies every object with server-side
+// apply: the API server must accept all of them.
+func TestTheKustomizeConfigurationAppliesToAnAPIServer(t *testing.T) {
+	objs, err := deploy.RenderKustomize("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c := startAPIServer(t)
+	if err := deploy.Apply(context.Background(), c, objs); err != nil {
+		t.Error(err)
+	}
+	want := map[string]int{"CustomResourceDefinition": 2, "Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1,
+		"ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 1,
+		"ValidatingAdmissionPolicy": 3, "ValidatingAdmissionPolicyBinding": 3}
+	if got := countKinds(objs); !reflect.DeepEqual(got, want) {
+		t.Errorf("rendered %v, want %v", got, want)
+	}
+}
+
+// serviceMonitorCRD is the smallest CRD that serves monitoring.coreos.com/v1
+// ServiceMonitors, as the Prometheus Operator's does.
+const serviceMonitorCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: servicemonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  names: {kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+`
+
+// TestTheHelmChartAppliesToAnAPIServer renders the chart with the Helm
+// library, with the opt-in ServiceMonitor, and applies every object with
+// server-side apply: the API server must accept all of them.
+func TestTheHelmChartAppliesToAnAPIServer(t *testing.T) {
+	rel := deploy.Release{Name: "kvsync", Namespace: "secrets-sync"}
+	objs, err := deploy.RenderChart(rel, map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"CustomResourceDefinition": 2, "ServiceAccount": 1, "ClusterRole": 1,
+		"ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 1, "ServiceMonitor": 1,
+		"ValidatingAdmissionPolicy": 3, "ValidatingAdmissionPolicyBinding": 3}
+	if got := countKinds(objs); !reflect.DeepEqual(got, want) {
+		t.Errorf("rendered %v, want %v", got, want)
+	}
+	for _, o := range objs {
+		if ns := o.GetNamespace(); ns != "" && ns != rel.Namespace {
+			t.Errorf("%s %s is in namespace %q, want the release's %q", o.GetKind(), o.GetName(), ns, rel.Namespace)
+		}
+	}
+	crd, err := deploy.Decode([]byte(serviceMonitorCRD))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c := startAPIServer(t)
+	if err := deploy.Apply(context.Background(), c, append(append(crd, namespace(rel.Namespace)), objs...)); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestTheChartValuesAreTheSecretStoreExtensionSettings renders the chart
+// with the extension's settings and checks where each one lands.
+func TestTheChartValuesAreTheSecretStoreExtensionSettings(t *testing.T) {
+	rel := deploy.Release{Name: "kvsync", Namespace: "kvsync-system"}
+	tests := []struct {
+		name   string
+		values string
+		check  func(t *testing.T, args []string, objs []*unstructured.Unstructured)
+	}{
+		{"the defaults are the extension's defaults", ``, func(t *testing.T, args []string, objs []*unstructured.Unstructured) {
+			for _, a := range []string{"--rotation-poll-interval-in-seconds=3600", "--jitter-seconds=0", "--enable-partial-secret-sync=true", "--leader-elect=true",
+				"--allowed-secret-types=Opaque,kubernetes.io/basic-auth,bootstrap.kubernetes.io/token,kubernetes.io/dockerconfigjson,kubernetes.io/dockercfg,kubernetes.io/ssh-auth,kubernetes.io/tls"} {
+				if !slices.Contains(args, a) {
+					t.Errorf("manager args %v lack %s", args, a)
+				}
+			}
+			if n := len(deploy.Select(objs, "ValidatingAdmissionPolicy")); n != 3 {
+				t.Errorf("%d policies, want 3", n)
+			}
+			if n := len(deploy.Select(objs, "ServiceMonitor")); n != 0 {
+				t.Errorf("%d ServiceMonitors by default, want none", n)
+			}
+		}},
+		{"rotationPollIntervalInSeconds, jitterSeconds and enablePartialSecretSync reach the manager",
+			"rotationPollIntervalInSeconds: 120\njitterSeconds: 15\nenablePartialSecretSync: false\n",
+			func(t *testing.T, args []string, _ []*unstructured.Unstructured) {
+				for _, a := range []string{"--rotation-poll-interval-in-seconds=120", "--jitter-seconds=15", "--enable-partial-secret-sync=false"} {
+					if !slices.Contains(args, a) {
+						t.Errorf("manager args %v lack %s", args, a)
+					}
+				}
+			}},
+		{"allowedSecretTypes reach the manager and the policy",
+			"validatingAdmissionPolicies:\n  allowedSecretTypes: [Opaque, kubernetes.io/tls]\n",
+			func(t *testing.T, args []string, objs []*unstructured.Unstructured) {
+				if !slices.Contains(args, "--allowed-secret-types=Opaque,kubernetes.io/tls") {
+					t.Errorf("manager args %v lack the allowed types", args)
+				}
+				raw, _ := json.Marshal(deploy.Select(objs, "ValidatingAdmissionPolicy")[0].Object)
+				if !strings.Contains(string(raw), "object.type in ['Opaque', 'kubernetes.io/tls']") {
+					t.Errorf("the Secrets policy does not hold the allowed types: %s", raw)
+				}
+			}},
+		{"validatingAdmissionPolicies.applyPolicies false installs no policy",
+			"validatingAdmissionPolicies:\n  applyPolicies: false\n",
+			func(t *testing.T, _ []string, objs []*unstructured.Unstructured) {
+				if n := len(deploy.Select(objs, "ValidatingAdmissionPolicy")) + len(deploy.Select(objs, "ValidatingAdmissionPolicyBinding")); n != 0 {
+					t.Errorf("%d policies and bindings, want none", n)
+				}
+			}},
+		{"the ServiceMonitor is opt-in", "metrics:\n  serviceMonitor:\n    enabled: true\n    labels: {release: prometheus}\n",
+			func(t *testing.T, _ []string, objs []*unstructured.Unstructured) {
+				sm := deploy.Select(objs, "ServiceMonitor")
+				if len(sm) != 1 || sm[0].GetLabels()["release"] != "prometheus" {
+					t.Errorf("ServiceMonitors %v, want one labelled release=prometheus", sm)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			values := map[string]any{}
+			if err := yaml.Unmarshal([]byte(tt.values), &values); err != nil {
+				t.Fatal(err)
+			}
+			objs, err := deploy.RenderChart(rel, values)
 			if err != nil {
 				t.Fatal(err)
 			}
-			u := &unstructured.Unstructured{}
-			if err := u.UnmarshalJSON(raw); err != nil {
-				t.Fatal(err)
+			d := deploy.Select(objs, "Deployment")[0]
+			containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+			var args []string
+			for _, a := range containers[0].(map[string]any)["args"].([]any) {
+				args = append(args, a.(string))
 			}
-			early := u.GetKind() == "CustomResourceDefinition" || u.GetKind() == "Namespace"
-			if early != first {
-				continue
-			}
-			if err := apply(ctx, c, u); err != nil {
-				t.Errorf("applying %s %s: %v", u.GetKind(), u.GetName(), err)
-			}
-			kinds[u.GetKind()]++
-		}
+			tt.check(t, args, objs)
+		})
 	}
-	for kind, want := range map[string]int{"CustomResourceDefinition": 2, "Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1,
-		"ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "Deployment": 1,
-		"ValidatingAdmissionPolicy": 3, "ValidatingAdmissionPolicyBinding": 3} {
-		if kinds[kind] != want {
-			t.Errorf("rendered %d %s, want %d", kinds[kind], kind, want)
+}
+
+// TestBadChartValuesAreRefusedWithTheirName checks that the chart's schema
+// refuses values the controller could not run with, naming the value.
+func TestBadChartValuesAreRefusedWithTheirName(t *testing.T) {
+	rel := deploy.Release{Name: "kvsync", Namespace: "kvsync-system"}
+	tests := []struct {
+		values string
+		want   string
+	}{
+		{"rotationPollIntervalInSeconds: 0", "rotationPollIntervalInSeconds"},
+		{"rotationPollIntervalInSeconds: an hour", "rotationPollIntervalInSeconds"},
+		{"jitterSeconds: -1", "jitterSeconds"},
+		{"enablePartialSecretSync: yes please", "enablePartialSecretSync"},
+		{"validatingAdmissionPolicies: {allowedSecretTypes: []}", "allowedSecretTypes"},
+		{"validatingAdmissionPolicies: {allowedSecretTypes: [kubernetes.io/service-account-token]}", "allowedSecretTypes"},
+		{"validatingAdmissionPolicies: {allowedSecretTypes: [\"Opaque' || true\"]}", "allowedSecretTypes"},
+		{"mountTimeout: soon", "mountTimeout"},
+	}
+	for _, tt := range tests {
+		values := map[string]any{}
+		if err := yaml.Unmarshal([]byte(tt.values), &values); err != nil {
+			t.Fatal(err)
+		}
+		_, err := deploy.RenderChart(rel, values)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("values %q: got %v, want an error naming %s", tt.values, err, tt.want)
 		}
 	}
 }
 
-func apply(ctx context.Context, c client.Client, u *unstructured.Unstructured) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := c.Patch(ctx, u.DeepCopy(), client.Apply, client.FieldOwner("kvsync-deploy-test"), client.ForceOwnership)
-		if err == nil || time.Now().After(deadline) {
-			return err
+// TestTheChartClusterRoleIsTheGeneratedOne keeps the chart's ClusterRole
+// equal to the one controller-gen generates from the reconciler's markers.
+func TestTheChartClusterRoleIsTheGeneratedOne(t *testing.T) {
+	objs, err := deploy.RenderChart(deploy.KustomizeRelease, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("rbac/role.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	generated, err := deploy.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := func(o *unstructured.Unstructured) []rbacv1.PolicyRule {
+		var r rbacv1.ClusterRole
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &r); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(200 * time.Millisecond) // a CRD just created is not served yet
+		return r.Rules
+	}
+	chartRules, genRules := rules(deploy.Select(objs, "ClusterRole")[0]), rules(generated[0])
+	if !reflect.DeepEqual(chartRules, genRules) {
+		t.Errorf("the chart's ClusterRole rules\n%v\ndiffer from deploy/rbac/role.yaml's\n%v", chartRules, genRules)
 	}
 }
 
-// TestTheShippedPoliciesHoldTheControllerToItsJob applies deploy/default and
-// acts as the controller's ServiceAccount: its normal writes are allowed,
-// everything else the policies name is denied.
+// TestTheShippedPoliciesHoldTheControllerToItsJob applies each install, the
+// kustomize tree and the chart under another release name and namespace,
+// and acts as the controller's ServiceAccount: its normal writes are
+// allowed, everything else the policies name is denied.
 func TestTheShippedPoliciesHoldTheControllerToItsJob(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts envtest")
-	}
-	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting envtest: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	admin, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for _, first := range []bool{true, false} {
-		for _, r := range resources.Resources() {
-			raw, _ := r.MarshalJSON()
-			u := &unstructured.Unstructured{}
-			if err := u.UnmarshalJSON(raw); err != nil {
-				t.Fatal(err)
-			}
-			if (u.GetKind() == "CustomResourceDefinition" || u.GetKind() == "Namespace") != first {
-				continue
-			}
-			if err := apply(ctx, admin, u); err != nil {
-				t.Fatalf("applying %s %s: %v", u.GetKind(), u.GetName(), err)
-			}
+	t.Run("kustomize", func(t *testing.T) {
+		objs, err := deploy.RenderKustomize("default")
+		if err != nil {
+			t.Fatal(err)
 		}
+		testPolicies(t, objs, "kvsync-system", "kvsync-controller", "kvsync-sync-hash-key")
+	})
+	t.Run("helm", func(t *testing.T) {
+		objs, err := deploy.RenderChart(deploy.Release{Name: "sync", Namespace: "secrets"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testPolicies(t, append(objs, namespace("secrets")), "secrets", "sync-kvsync-controller", "sync-kvsync-sync-hash-key")
+	})
+}
+
+func testPolicies(t *testing.T, objs []*unstructured.Unstructured, ns, sa, hashKey string) {
+	cfg, admin := startAPIServer(t)
+	ctx := context.Background()
+	if err := deploy.Apply(ctx, admin, objs); err != nil {
+		t.Fatal(err)
 	}
 	asController := rest.CopyConfig(cfg)
-	asController.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:kvsync-system:kvsync-controller"}
+	asController.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":" + sa}
 	ctrl, err := client.New(asController, client.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +356,7 @@ func TestTheShippedPoliciesHoldTheControllerToItsJob(t *testing.T) {
 	}
 	if err := admin.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "wider"},
 		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "wider"},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "kvsync-system", Name: "kvsync-controller"}}}); err != nil {
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: sa}}}); err != nil {
 		t.Fatal(err)
 	}
 	// RBAC changes reach the authorizer through an informer: wait until an
@@ -238,6 +411,13 @@ func TestTheShippedPoliciesHoldTheControllerToItsJob(t *testing.T) {
 		{"a token for one audience and 600 s is allowed", func() error { return token([]string{"api://AzureADTokenExchange"}, 600) }, true, ""},
 		{"a token for two audiences is denied", func() error { return token([]string{"a", "b"}, 600) }, false, "one audience"},
 		{"a token for an hour is denied", func() error { return token([]string{"api://AzureADTokenExchange"}, 3600) }, false, "600 seconds"},
+		{"creating its own hash key Secret is allowed", func() error {
+			return ctrl.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: hashKey}, Type: corev1.SecretTypeOpaque,
+				Data: map[string][]byte{"key": []byte("k")}}, client.DryRunAll)
+		}, true, ""},
+		{"a Secret of the hash key's name elsewhere is denied", func() error {
+			return ctrl.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: hashKey}, Type: corev1.SecretTypeOpaque}, client.DryRunAll)
+		}, false, "exactly one SecretSync"},
 		{"anyone else may still delete Secrets", func() error { return admin.Delete(ctx, foreign) }, true, ""},
 	}
 	for _, tt := range tests {
