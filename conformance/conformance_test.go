@@ -147,6 +147,13 @@ var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
 		fmt.Fprintln(GinkgoWriter, "the controller's metrics are not reachable in this mode: the metrics leak check is skipped")
 	}
 	Expect(logs.String()).NotTo(ContainSubstring(scenarios.Canary), "a vault value reached the logs")
+	Expect(os.WriteFile(filepath.Join(artifactsDir(), "parts", fmt.Sprintf("log-%d.txt", GinkgoParallelProcess())), []byte(logs.String()), 0o644)).To(Succeed())
+	if env.Mode == "external" {
+		// The controller ran as the chart's ServiceAccount: its Role must
+		// have been enough for everything it did, leader election included.
+		Expect(logs.String()).To(MatchRegexp("(?i)successfully acquired lease"), "the controller did not win leader election")
+		Expect(logs.String()).NotTo(MatchRegexp(`User \\?"system:serviceaccount:kvsync-system:[a-z-]+\\?" cannot`), "the chart's Role denied the controller a request")
+	}
 
 	mu.Lock()
 	raw, err := json.Marshal(results)

@@ -18,10 +18,16 @@ import (
 	"github.com/prometheus/common/expfmt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/kvsync/kvsync/deploy"
 )
 
 // ExternalOptions configure StartExternal.
@@ -34,11 +40,13 @@ type ExternalOptions struct {
 
 // StartExternal starts the world as separate processes, as on a cluster:
 // envtest's kube-apiserver and etcd, and the fakevault, kvsync-provider and
-// kvsync-controller binaries. The controller reaches the API server through
-// a kubeconfig; the provider reaches fakevault with nothing but HTTPS_PROXY
-// and SSL_CERT_FILE; scenarios change the fake through its admin API.
-// Provider faults do not reach a provider in another process.
+// kvsync-controller binaries. The controller is installed from the Helm
+// chart (ServiceAccount, RBAC, admission policies) and acts as the chart's
+// ServiceAccount, with leader election on; the provider reaches fakevault
+// with nothing but HTTPS_PROXY and SSL_CERT_FILE; scenarios change the fake
+// through its admin API. Provider faults do not reach a provider in another process.
 func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, err error) {
+	ctrl.SetLogger(zap.New(zap.WriteTo(opts.Log)))
 	e := &Environment{PollInterval: opts.PollInterval, Mode: "external"}
 	defer func() {
 		if err != nil {
@@ -93,24 +101,17 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 		return nil, fmt.Errorf("kvsync-provider: %w", err)
 	}
 
-	// The controller, with a kubeconfig of its own.
-	user, err := e.envtest.AddUser(envtest.User{Name: "kvsync-controller", Groups: []string{"system:masters"}}, nil)
+	// The controller, installed as the chart installs it: its ServiceAccount,
+	// RBAC and admission policies applied, and its requests made as that
+	// ServiceAccount (impersonated: envtest runs no kubelet to mount a
+	// token), so every scenario also proves the Role is enough.
+	kubeconfigFile, err := e.installController(ctx, dir)
 	if err != nil {
-		return nil, err
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		return nil, err
-	}
-	kubeconfigFile := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfigFile, kubeconfig, 0o600); err != nil {
-		return nil, err
-	}
-	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kvsync-system"}}); err != nil {
 		return nil, err
 	}
 	if err := e.process(ctx, opts.Log, filepath.Join(bin, "kvsync-controller"), []string{"KUBECONFIG=" + kubeconfigFile, "HOME=" + dir},
-		"--namespace", "kvsync-system", "--provider-socket-dir", sockets,
+		"--namespace", controllerRelease.Namespace, "--provider-socket-dir", sockets, "--leader-elect",
+		"--hash-key-secret", "kvsync-sync-hash-key", "--leader-election-id", "kvsync-controller.secret-sync.x-k8s.io",
 		"--rotation-poll-interval-in-seconds", fmt.Sprint(int(opts.PollInterval.Seconds())),
 		"--max-mounts-per-vault-per-second", "1000", "--health-probe-bind-address", controllerHealth,
 		"--metrics-bind-address", controllerMetrics); err != nil {
@@ -121,6 +122,77 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	}
 	e.Metrics = func() (string, error) { return httpGet("http://" + controllerMetrics + "/metrics") }
 	return e, nil
+}
+
+// controllerRelease is the chart release the external mode installs.
+var controllerRelease = deploy.Release{Name: "kvsync", Namespace: "kvsync-system"}
+
+// installController applies the chart's objects for controllerRelease and
+// writes a kubeconfig that acts as the chart's ServiceAccount. It waits
+// until the admission policies are enforced.
+func (e *Environment) installController(ctx context.Context, dir string) (string, error) {
+	objs, err := deploy.RenderChart(controllerRelease, nil)
+	if err != nil {
+		return "", err
+	}
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName(controllerRelease.Namespace)
+	if err := deploy.Apply(ctx, e.Client, append([]*unstructured.Unstructured{ns}, deploy.Without(objs, "CustomResourceDefinition")...)); err != nil {
+		return "", fmt.Errorf("installing the chart: %w", err)
+	}
+	sa := deploy.Select(objs, "ServiceAccount")[0]
+	username := "system:serviceaccount:" + sa.GetNamespace() + ":" + sa.GetName()
+
+	admin, err := e.envtest.AddUser(envtest.User{Name: "kvsync-installer", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", err
+	}
+	raw, err := admin.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	kubeconfig, err := clientcmd.Load(raw)
+	if err != nil {
+		return "", err
+	}
+	for _, auth := range kubeconfig.AuthInfos {
+		auth.Impersonate = username
+	}
+	file := filepath.Join(dir, "kubeconfig")
+	if err := clientcmd.WriteToFile(*kubeconfig, file); err != nil {
+		return "", err
+	}
+	return file, e.waitForPolicies(ctx, username)
+}
+
+// waitForPolicies waits until the API server enforces the controller's
+// admission policies, which it loads asynchronously: a dry-run create of an
+// unowned Secret as the controller must be denied.
+func (e *Environment) waitForPolicies(ctx context.Context, username string) error {
+	cfg := rest.CopyConfig(e.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: username}
+	c, _, err := newClient(cfg)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: controllerRelease.Namespace, Name: "policy-probe"}}
+		err := c.Create(ctx, probe, client.DryRunAll)
+		if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the chart's admission policies are not enforced after 30s: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // rawJSON marks raw JSON for re-encoding as is.
@@ -225,6 +297,7 @@ type ClusterOptions struct {
 // scenarios' objects through the kubeconfig and changes the fake through its
 // admin API. It makes the fake trust the cluster's ServiceAccount issuer.
 func StartCluster(ctx context.Context, opts ClusterOptions) (*Environment, error) {
+	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	cfg, err := clientcmdConfig(opts.Kubeconfig)
 	if err != nil {
 		return nil, err
