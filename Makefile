@@ -101,6 +101,10 @@ docker-build: ## Build the images kvsync-controller, kvsync-provider and fakevau
 		docker build --target $$target -t $$target:$(IMG_TAG) . ; \
 	done
 
+.PHONY: e2e-docker
+e2e-docker: docker-build ## Run scenarios in existing-cluster mode against the images as containers (needs a running dockerd).
+	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) run ./hack/e2e-docker --image-tag=$(IMG_TAG) --artifacts=$(ARTIFACTS)/e2e-docker
+
 .PHONY: run
 run: ## Run the controller against the cluster of the current kubeconfig.
 	$(GO) run ./cmd/kvsync-controller --namespace=$${POD_NAMESPACE:-kvsync-system} --provider-socket-dir=$${PROVIDER_SOCKET_DIR:-/tmp/kvsync-providers}

@@ -70,7 +70,7 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	switch {
 	case os.Getenv("KVSYNC_KUBECONFIG") != "":
 		env, err = conformance.StartCluster(context.Background(), conformance.ClusterOptions{Kubeconfig: os.Getenv("KVSYNC_KUBECONFIG"),
-			FakevaultAdmin: os.Getenv("KVSYNC_FAKEVAULT_ADMIN"), PollInterval: opts.PollInterval})
+			FakevaultAdmin: os.Getenv("KVSYNC_FAKEVAULT_ADMIN"), MetricsURL: os.Getenv("KVSYNC_METRICS_URL"), ProviderProxy: os.Getenv("KVSYNC_PROVIDER_PROXY") == "true", PollInterval: opts.PollInterval})
 		Expect(err).NotTo(HaveOccurred())
 		return
 	case os.Getenv("KVSYNC_CONFORMANCE_MODE") == "external":

@@ -70,6 +70,10 @@ type Environment struct {
 	PollInterval time.Duration
 	// Mode is embedded or external.
 	Mode string
+	// ProviderProxy says the provider reaches the fake through fakevault's
+	// CONNECT proxy, which resolves names itself: DNS faults then show as
+	// 502 Bad Gateway, and their scenarios are skipped.
+	ProviderProxy bool
 	// Metrics returns the controller's metrics in text form; nil when the
 	// controller's metrics are not reachable from the suite.
 	Metrics func() (string, error)

@@ -47,7 +47,7 @@ type ExternalOptions struct {
 // through its admin API. Provider faults do not reach a provider in another process.
 func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, err error) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(opts.Log)))
-	e := &Environment{PollInterval: opts.PollInterval, Mode: "external"}
+	e := &Environment{PollInterval: opts.PollInterval, Mode: "external", ProviderProxy: true}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.Stop())
@@ -290,6 +290,13 @@ type ClusterOptions struct {
 	// PollInterval is the deployed controller's poll interval; scenarios
 	// that wait for a poll need it short (2s).
 	PollInterval time.Duration
+	// ProviderProxy says the cluster's provider reaches fakevault through
+	// its CONNECT proxy rather than DNS (see Environment.ProviderProxy).
+	ProviderProxy bool
+	// MetricsURL is the controller's metrics endpoint, when the suite can
+	// reach it (e.g. through kubectl port-forward); empty skips the metrics
+	// leak check.
+	MetricsURL string
 }
 
 // StartCluster uses an existing cluster where the controller and the
@@ -317,10 +324,11 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Environment, error
 	if err := w.do(http.MethodPost, "/issuers", map[string]any{"issuer": iss, "jwks": rawJSON(jwks)}, nil); err != nil {
 		return nil, err
 	}
-	return &Environment{Client: c, Config: cfg, World: w, Issuer: iss, PollInterval: opts.PollInterval, Mode: "cluster",
-		Metrics: func() (string, error) {
-			return "kvsync_sync_total (metrics are read from the cluster's monitoring)", nil
-		}}, nil
+	e := &Environment{Client: c, Config: cfg, World: w, Issuer: iss, PollInterval: opts.PollInterval, Mode: "cluster", ProviderProxy: opts.ProviderProxy}
+	if opts.MetricsURL != "" {
+		e.Metrics = func() (string, error) { return httpGet(opts.MetricsURL) }
+	}
+	return e, nil
 }
 
 func clientcmdConfig(path string) (*rest.Config, error) {
