@@ -24,7 +24,7 @@ all: build
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Development
 
@@ -104,6 +104,35 @@ docker-build: ## Build the images kvsync-controller, kvsync-provider and fakevau
 .PHONY: e2e-docker
 e2e-docker: docker-build ## Run scenarios in existing-cluster mode against the images as containers (needs a running dockerd).
 	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) run ./hack/e2e-docker --image-tag=$(IMG_TAG) --artifacts=$(ARTIFACTS)/e2e-docker
+
+##@ kind (needs a container runtime that can pull kind's node image)
+
+KIND ?= $(GO) run sigs.k8s.io/kind@v0.33.0
+KIND_CLUSTER ?= kvsync
+KIND_KUBECONFIG ?= bin/kind-$(KIND_CLUSTER).kubeconfig
+
+.PHONY: kind-up
+kind-up: ## Create the kind cluster (hack/kind/cluster.yaml); its kubeconfig goes to KIND_KUBECONFIG.
+	@mkdir -p bin
+	$(KIND) create cluster --name $(KIND_CLUSTER) --config hack/kind/cluster.yaml --kubeconfig $(KIND_KUBECONFIG)
+
+.PHONY: kind-deploy
+kind-deploy: docker-build ## Load the images, deploy fakevault (with CoreDNS forwarding Azure's names to it) and the chart.
+	$(KIND) load docker-image --name $(KIND_CLUSTER) kvsync-controller:$(IMG_TAG) kvsync-provider:$(IMG_TAG) fakevault:$(IMG_TAG)
+	$(GO) run ./hack/kind deploy --kubeconfig $(KIND_KUBECONFIG) --image-tag $(IMG_TAG)
+
+.PHONY: kind-conformance
+kind-conformance: ## Run the conformance suite against the kind cluster in existing-cluster mode.
+	@mkdir -p $(ARTIFACTS)
+	KVSYNC_KUBECONFIG=$(abspath $(KIND_KUBECONFIG)) KVSYNC_FAKEVAULT_ADMIN=http://127.0.0.1:30080 KVSYNC_ARTIFACTS=$(abspath $(ARTIFACTS))/kind \
+		$(GINKGO) --junit-report=junit-kind.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster.
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
+	rm -f $(KIND_KUBECONFIG)
+
+##@ Run
 
 .PHONY: run
 run: ## Run the controller against the cluster of the current kubeconfig.
