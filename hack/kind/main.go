@@ -111,7 +111,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-
 // deployFakevault applies fakevault's Services, then its Deployment told to
 // answer DNS queries with the HTTPS Service's address, which it returns.
 func deployFakevault(ctx context.Context, c client.Client, tag string) (string, error) {
