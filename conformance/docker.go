@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,17 +114,9 @@ func StartDocker(ctx context.Context, opts DockerOptions) (_ *Docker, err error)
 		return nil, fmt.Errorf("fakevault container: %w", err)
 	}
 	d.FakevaultAdmin = "http://" + adminAddr
-	w := admin{base: d.FakevaultAdmin, client: &http.Client{Timeout: 10 * time.Second}}
+	w := newAdmin(d.FakevaultAdmin)
 	e.World = w
-	iss, jwks, err := issuer(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	e.Issuer = iss
-	if err := w.do(http.MethodPost, "/tenants", map[string]string{"tenantId": Tenant}, nil); err != nil {
-		return nil, err
-	}
-	if err := w.do(http.MethodPost, "/issuers", map[string]any{"issuer": iss, "jwks": rawJSON(jwks)}, nil); err != nil {
+	if e.Issuer, err = w.trustCluster(ctx, cfg); err != nil {
 		return nil, err
 	}
 

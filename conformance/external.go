@@ -75,17 +75,9 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	if err := waitHealthy(ctx, "http://"+adminAddr+"/healthz"); err != nil {
 		return nil, fmt.Errorf("fakevault: %w", err)
 	}
-	w := admin{base: "http://" + adminAddr, client: &http.Client{Timeout: 10 * time.Second}}
+	w := newAdmin("http://" + adminAddr)
 	e.World = w
-	iss, jwks, err := issuer(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	e.Issuer = iss
-	if err := w.do(http.MethodPost, "/tenants", map[string]string{"tenantId": Tenant}, nil); err != nil {
-		return nil, err
-	}
-	if err := w.do(http.MethodPost, "/issuers", map[string]any{"issuer": iss, "jwks": rawJSON(jwks)}, nil); err != nil {
+	if e.Issuer, err = w.trustCluster(ctx, cfg); err != nil {
 		return nil, err
 	}
 
@@ -193,6 +185,28 @@ func (e *Environment) waitForPolicies(ctx context.Context, username string) erro
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// newAdmin returns the World of the fakevault whose admin API is at base.
+func newAdmin(base string) admin {
+	return admin{base: strings.TrimSuffix(base, "/"), client: &http.Client{Timeout: 10 * time.Second}}
+}
+
+// trustCluster makes the fake's tenant trust the ServiceAccount issuer of
+// the API server at cfg, as Entra ID trusts a cluster's OIDC issuer, and
+// returns the issuer. The tenant may exist already.
+func (w admin) trustCluster(ctx context.Context, cfg *rest.Config) (string, error) {
+	iss, jwks, err := issuer(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	if err := w.do(http.MethodPost, "/tenants", map[string]string{"tenantId": Tenant}, nil); err != nil && !strings.Contains(err.Error(), "already") {
+		return "", err
+	}
+	if err := w.do(http.MethodPost, "/issuers", map[string]any{"issuer": iss, "jwks": rawJSON(jwks)}, nil); err != nil {
+		return "", err
+	}
+	return iss, nil
 }
 
 // rawJSON marks raw JSON for re-encoding as is.
@@ -313,15 +327,9 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Environment, error
 	if err != nil {
 		return nil, err
 	}
-	w := admin{base: strings.TrimSuffix(opts.FakevaultAdmin, "/"), client: &http.Client{Timeout: 10 * time.Second}}
-	iss, jwks, err := issuer(ctx, cfg)
+	w := newAdmin(opts.FakevaultAdmin)
+	iss, err := w.trustCluster(ctx, cfg)
 	if err != nil {
-		return nil, err
-	}
-	if err := w.do(http.MethodPost, "/tenants", map[string]string{"tenantId": Tenant}, nil); err != nil && !strings.Contains(err.Error(), "already") {
-		return nil, err
-	}
-	if err := w.do(http.MethodPost, "/issuers", map[string]any{"issuer": iss, "jwks": rawJSON(jwks)}, nil); err != nil {
 		return nil, err
 	}
 	e := &Environment{Client: c, Config: cfg, World: w, Issuer: iss, PollInterval: opts.PollInterval, Mode: "cluster", ProviderProxy: opts.ProviderProxy}
