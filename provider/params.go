@@ -136,23 +136,76 @@ func parseMountRequest(attributesJSON, permissionJSON string) (*mountParams, err
 	if err := json.Unmarshal([]byte(attributesJSON), &attrs); err != nil {
 		return nil, invalid("the mount attributes are not a JSON object of strings: %v", err)
 	}
+	mode := int32(0o644)
+	if permissionJSON != "" {
+		var perm os.FileMode
+		if err := json.Unmarshal([]byte(permissionJSON), &perm); err != nil {
+			return nil, invalid("the mount permission %q is not a file mode: %v", permissionJSON, err)
+		}
+		mode = int32(perm.Perm())
+	}
+	p, err := parseParameters(attrs, mode)
+	if err != nil {
+		return nil, err
+	}
+	token, err := serviceAccountToken(attrs[attrServiceAccountToks])
+	if err != nil {
+		return nil, err
+	}
+	p.token = token
+	return p, nil
+}
+
+// Parameters are a SecretProviderClass's parameters as the provider reads
+// them.
+type Parameters struct {
+	// Vault is the key vault's name; VaultHost its host name in the cloud.
+	Vault     string `json:"vault"`
+	VaultHost string `json:"vaultHost"`
+	TenantID  string `json:"tenantID"`
+	ClientID  string `json:"clientID"`
+	Cloud     string `json:"cloud"`
+	// Objects are the objects read, by the file name (alias or name) the
+	// provider returns them under.
+	Objects []ObjectRef `json:"objects"`
+}
+
+// ObjectRef is one object of the objects parameter.
+type ObjectRef struct {
+	Name    string `json:"name"`
+	Alias   string `json:"alias,omitempty"`
+	Type    string `json:"type"`
+	Version string `json:"version,omitempty"`
+}
+
+// ParseParameters checks a SecretProviderClass's spec.parameters offline, as
+// Mount checks them: every error names the parameter and the fix. The pod
+// attributes and the token a Mount also needs are not checked.
+func ParseParameters(params map[string]string) (Parameters, error) {
+	p, err := parseParameters(params, 0o644)
+	if err != nil {
+		return Parameters{}, err
+	}
+	out := Parameters{Vault: p.vault, VaultHost: p.vault + "." + p.cloud.vaultSuffix, TenantID: p.tenantID, ClientID: p.clientID, Cloud: p.cloud.name}
+	for _, o := range p.objects {
+		out.Objects = append(out.Objects, ObjectRef{Name: o.Name, Alias: o.Alias, Type: o.Type, Version: o.Version})
+	}
+	return out, nil
+}
+
+// parseParameters validates the SecretProviderClass parameters and pod
+// attributes of attrs; mode is the default file mode.
+func parseParameters(attrs map[string]string, mode int32) (*mountParams, error) {
 	p := &mountParams{
 		vault:          strings.TrimSpace(attrs[paramKeyVaultName]),
 		tenantID:       strings.TrimSpace(attrs[paramTenantID]),
 		clientID:       strings.TrimSpace(attrs[paramClientID]),
 		podNamespace:   attrs[attrPodNamespace],
 		serviceAccount: attrs[attrServiceAccountName],
-		mode:           0o644,
+		mode:           mode,
 	}
 	if p.tenantID == "" {
 		p.tenantID = strings.TrimSpace(attrs[paramTenantIDLegacy])
-	}
-	if permissionJSON != "" {
-		var perm os.FileMode
-		if err := json.Unmarshal([]byte(permissionJSON), &perm); err != nil {
-			return nil, invalid("the mount permission %q is not a file mode: %v", permissionJSON, err)
-		}
-		p.mode = int32(perm.Perm())
 	}
 
 	for _, name := range []string{paramUsePodIdentity, paramUseVMIdentity} {
@@ -191,12 +244,6 @@ func parseMountRequest(attributesJSON, permissionJSON string) (*mountParams, err
 		return nil, invalid("cloudName %q is not known: use AzurePublicCloud (the default), AzureChinaCloud or AzureUSGovernmentCloud", cloudName)
 	}
 	p.cloud = c
-
-	token, err := serviceAccountToken(attrs[attrServiceAccountToks])
-	if err != nil {
-		return nil, err
-	}
-	p.token = token
 
 	objects, err := parseObjects(attrs[paramObjects], p.mode)
 	if err != nil {
