@@ -41,6 +41,7 @@ import (
 	"github.com/kvsync/kvsync/fakevault"
 	"github.com/kvsync/kvsync/faults"
 	"github.com/kvsync/kvsync/provider"
+	"github.com/kvsync/kvsync/troubleshoot"
 )
 
 // Tenant is the tenant of the environment's vaults and identities.
@@ -74,6 +75,11 @@ type Environment struct {
 	// CONNECT proxy, which resolves names itself: DNS faults then show as
 	// 502 Bad Gateway, and their scenarios are skipped.
 	ProviderProxy bool
+	// Doctor diagnoses a SecretSync as `kubectl kvsync doctor` does, its
+	// network checks going through the fault injector as the provider's
+	// connections do; nil where the suite cannot see the provider's network
+	// (out of process), and the doctor check is skipped.
+	Doctor func(ctx context.Context, namespace, name string) (troubleshoot.Diagnosis, error)
 	// Metrics returns the controller's metrics in text form; nil when the
 	// controller's metrics are not reachable from the suite.
 	Metrics func() (string, error)
@@ -122,6 +128,9 @@ func (e *Environment) startFake(ctx context.Context, cfg *rest.Config) error {
 	}
 	fake.Use(inj.Handler)
 	e.World = inProcess{fake: fake, inj: inj}
+	if err := e.startDoctor(fake, inj); err != nil {
+		return err
+	}
 
 	// fakevault trusts the API server's ServiceAccount issuer, as Entra ID
 	// trusts a cluster's OIDC issuer.
@@ -131,6 +140,35 @@ func (e *Environment) startFake(ctx context.Context, cfg *rest.Config) error {
 	}
 	e.Issuer = iss
 	return fake.Entra().TrustIssuerJWKS(iss, jwks)
+}
+
+// startDoctor sets Doctor up with the provider's view of the network: a
+// DNS server answering the fake's names with a public address (and the
+// injector's DNS faults), the injector's dialer to the fake, and the fake's
+// CA.
+func (e *Environment) startDoctor(fake *fakevault.Server, inj *faults.Injector) error {
+	public := net.ParseIP("203.0.113.10")
+	dns, err := faults.NewDNSServer(faults.DNSServerOptions{Injector: inj,
+		Resolve: func(name string) (net.IP, bool) { return public, fake.Serves(name) }})
+	if err != nil {
+		return err
+	}
+	e.stops = append(e.stops, dns.Close)
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, dns.Addr())
+	}}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(fake.CAPEM())
+	e.Doctor = func(ctx context.Context, namespace, name string) (troubleshoot.Diagnosis, error) {
+		f, err := troubleshoot.Gather(ctx, troubleshoot.GatherOptions{Client: e.Client, Network: true,
+			From: "the provider's network (fault injector)", Resolver: resolver, Dial: inj.Dialer(fake.DialContext),
+			RootCAs: roots, ProbeTimeout: time.Second}, namespace, name)
+		if err != nil {
+			return troubleshoot.Diagnosis{}, err
+		}
+		return troubleshoot.Diagnose(f), nil
+	}
+	return nil
 }
 
 // startControlPlane creates the environment's temporary directory, starts

@@ -12,24 +12,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kvsync/kvsync/scenarios"
+	"github.com/kvsync/kvsync/troubleshoot"
 )
-
-// meanings are the guide's explanation of each reason.
-var meanings = map[string]string{
-	"CreateSucceeded":                         "The Secret was created from the vault.",
-	"UpdateNoValueChangeSucceeded":            "The Secret is up to date with the vault; no change was needed.",
-	"UpdateValueChangeOrForceUpdateSucceeded": "The whole Secret was updated to the vault's version.",
-	"PartialSync":                             "Some items of the Secret could not be updated.",
-	"ProviderError":                           "The provider could not read the vault (connectivity, permissions, configuration).",
-	"InvalidClusterSecretLabelError":          "A Secret with this name exists that is not managed by the controller.",
-	"InvalidClusterSecretAnnotationError":     "A Secret with this name exists that is not managed by the controller.",
-	"UserInputValidationFailed":               "The SecretSync is configured incorrectly.",
-	"ControllerSpcError":                      "The SecretProviderClass is missing or misconfigured.",
-	"ControllerInternalError":                 "An internal error of the controller.",
-	"ValidatingAdmissionPolicyCheckFailed":    "A ValidatingAdmissionPolicy denied the write.",
-	"ControllerSyncFailed":                    "The controller could not assemble the sync on the cluster side.",
-	"UnknownError":                            "Patching the Secret failed, e.g. someone else modified it.",
-}
 
 // Report is the typed outcome of a conformance run.
 type Report struct {
@@ -68,7 +52,8 @@ func NewReport(mode string, started time.Time, results []Result) Report {
 	}
 	covered := 0
 	for _, reason := range scenarios.Reasons {
-		rr := ReasonResult{Reason: reason, Meaning: meanings[reason], Result: "Missing"}
+		doc, _ := troubleshoot.LookupReason(reason)
+		rr := ReasonResult{Reason: reason, Meaning: doc.Meaning, Result: "Missing"}
 		for _, res := range results {
 			if !slices.Contains(res.Reasons, reason) {
 				continue
@@ -114,7 +99,7 @@ func (r Report) Markdown() string {
 	for _, rr := range r.Reasons {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", rr.Reason, rr.Meaning, strings.Join(rr.Scenarios, ", "), rr.Result)
 	}
-	b.WriteString("\n| Scenario | Labels | Result | Duration |\n|---|---|---|---|\n")
+	b.WriteString("\n| Scenario | Labels | Doctor | Result | Duration |\n|---|---|---|---|---|\n")
 	for _, s := range r.Scenarios {
 		result := "Passed"
 		switch {
@@ -123,7 +108,7 @@ func (r Report) Markdown() string {
 		case !s.Passed:
 			result = "Failed: " + strings.ReplaceAll(s.Failure, "|", "\\|")
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.Scenario, strings.Join(s.Labels, " "), result, s.Duration)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", s.Scenario, strings.Join(s.Labels, " "), s.Doctor, result, s.Duration)
 	}
 	return b.String()
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/kvsync/kvsync/fakevault/keyvault"
 	"github.com/kvsync/kvsync/faults"
 	"github.com/kvsync/kvsync/scenarios"
+	"github.com/kvsync/kvsync/troubleshoot"
 )
 
 // Result is the outcome of one scenario.
@@ -41,7 +42,11 @@ type Result struct {
 	// Skipped says why the scenario did not run in this mode.
 	Skipped string `json:"skipped,omitempty"`
 	// Failure names the step, what it expected and what was seen.
-	Failure  string        `json:"failure,omitempty"`
+	Failure string `json:"failure,omitempty"`
+	// Doctor is what `kubectl kvsync doctor` named once the documented
+	// reason held: reason/cause, e.g. ProviderError/vault-firewall; empty
+	// where the doctor check does not run.
+	Doctor   string        `json:"doctor,omitempty"`
 	Duration time.Duration `json:"duration"`
 }
 
@@ -85,7 +90,7 @@ var StepTimeout = 30 * time.Second
 func (e *Environment) Run(ctx context.Context, s scenarios.Scenario) Result {
 	start := time.Now()
 	res := Result{Scenario: s.Name, Labels: s.Labels, Reasons: expectedReasons(s)}
-	r := &run{env: e, s: s, ns: "sc-" + s.Name, vault: vaultName(s.Name)}
+	r := &run{env: e, s: s, ns: "sc-" + s.Name, vault: vaultName(s.Name), res: &res}
 	defer r.cleanup(context.WithoutCancel(ctx))
 	if err := r.do(ctx); err != nil {
 		res.Failure = fmt.Sprintf("scenario %s: %v", s.Name, err)
@@ -109,6 +114,7 @@ type run struct {
 	// entries and injections begin.
 	stepStart      time.Time
 	injectedBefore int
+	res            *Result
 }
 
 func (r *run) do(ctx context.Context) error {
@@ -172,9 +178,36 @@ func (r *run) do(ctx context.Context) error {
 			if err := r.expect(ctx, *st.Expect, ss.Name, before, watch); err != nil {
 				return fmt.Errorf("step %d: %w", i+1, err)
 			}
+			if err := r.doctor(ctx, *st.Expect, ss.Name); err != nil {
+				return fmt.Errorf("step %d: %w", i+1, err)
+			}
 		}
 	}
 	return r.leaks(ctx, ss.Name)
+}
+
+// doctor runs the environment's Doctor once, after the first step that
+// expects the documented reason: it must name that reason (any success
+// reason, for a success) and the scenario's cause.
+func (r *run) doctor(ctx context.Context, e scenarios.Expectation, name string) error {
+	want := r.s.Documented()
+	if r.env.Doctor == nil || r.res.Doctor != "" || e.Reason != want {
+		return nil
+	}
+	d, err := r.env.Doctor(ctx, r.ns, name)
+	if err != nil {
+		return fmt.Errorf("kubectl kvsync doctor: %w", err)
+	}
+	r.res.Doctor = d.Reason + "/" + d.Cause.ID
+	// A poll may follow a success with another: any success will do.
+	sameReason := d.Reason == want
+	if doc, ok := troubleshoot.LookupReason(want); ok && doc.Success {
+		sameReason = d.Success
+	}
+	if !sameReason || d.Cause.ID != r.s.Cause {
+		return fmt.Errorf("kubectl kvsync doctor named %s (%s), want %s/%s", r.res.Doctor, d.Cause.Summary, want, r.s.Cause)
+	}
+	return nil
 }
 
 func (r *run) seedVault(serviceAccount string) error {

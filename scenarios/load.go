@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kvsync/kvsync/faults"
+	"github.com/kvsync/kvsync/troubleshoot"
 )
 
 // Reasons are the condition reasons a scenario may expect.
@@ -101,6 +102,14 @@ func (s *Scenario) validate(file string) error {
 		if r, ok := strings.CutPrefix(l, "reason:"); ok && !slices.Contains(Reasons, r) {
 			add("label %q names no documented reason", l)
 		}
+	}
+	switch doc := s.Documented(); {
+	case doc == "":
+		add("no reason: label: name the documented reason the scenario proves")
+	case !slices.ContainsFunc(s.Steps, func(st Step) bool { return st.Expect != nil && st.Expect.Reason == doc }):
+		add("no step expects the documented reason %s", doc)
+	case !slices.Contains(troubleshoot.CauseIDs(doc), s.Cause):
+		add("cause %q is not a cause of %s: use one of %s", s.Cause, doc, strings.Join(troubleshoot.CauseIDs(doc), ", "))
 	}
 	for _, v := range s.Vault.Secrets {
 		checkCanaries(add, "vault.secrets "+v.Name, v)

@@ -41,6 +41,8 @@ func TestEveryDocumentedReasonHasAScenario(t *testing.T) {
 func TestBadScenarioFilesAreReportedWithTheFileAndTheProblem(t *testing.T) {
 	valid := `name: ok
 description: d
+labels: [reason:CreateSucceeded]
+cause: synced
 secretSync:
   data: [{targetKey: k, sourcePath: s}]
 steps:
@@ -55,13 +57,16 @@ steps:
 		{"an unknown field", valid + "colour: blue\n", `unknown field "colour"`},
 		{"a name that is not the file's", strings.Replace(valid, "name: ok", "name: other", 1), "does not match the file name"},
 		{"no description", strings.Replace(valid, "description: d", "description: ''", 1), "description is empty"},
-		{"a reason that is not documented", strings.Replace(valid, "CreateSucceeded", "AllGood", 1), `"AllGood" is not a documented reason`},
+		{"a reason that is not documented", strings.Replace(valid, "{reason: CreateSucceeded}", "{reason: AllGood}", 1), `"AllGood" is not a documented reason`},
 		{"a vault value without the canary", valid + "vault:\n  secrets: [{name: a, value: plain}]\n", `must contain "kvsync-canary"`},
+		{"no documented reason", strings.Replace(valid, "labels: [reason:CreateSucceeded]\n", "", 1), "no reason: label"},
+		{"a documented reason no step expects", strings.Replace(valid, "reason:CreateSucceeded", "reason:ProviderError", 1), "no step expects the documented reason ProviderError"},
+		{"a cause of another reason", strings.Replace(valid, "cause: synced", "cause: vault-firewall", 1), `cause "vault-firewall" is not a cause of CreateSucceeded`},
 		{"no data", strings.Replace(valid, "data: [{targetKey: k, sourcePath: s}]", "data: []", 1), "secretSync.data is empty"},
 		{"no steps", strings.Replace(valid, "steps:\n  - expect: {reason: CreateSucceeded}\n", "steps: []\n", 1), "steps is empty"},
 		{"two actions in a step", strings.Replace(valid, "  - expect: {reason: CreateSucceeded}", "  - {deleteSecret: true, clearFaults: true}", 1), "step 1 has 2 actions"},
 		{"a bad fault", valid + "faults: [{name: f, kind: vault.everything}]\n", `unknown kind "vault.everything"`},
-		{"a bad label", strings.Replace(valid, "description: d", "description: d\nlabels: [fast]", 1), `label "fast" is not key:value`},
+		{"a bad label", strings.Replace(valid, "labels: [reason:CreateSucceeded]", "labels: [reason:CreateSucceeded, fast]", 1), `label "fast" is not key:value`},
 		{"a bad expected status", strings.Replace(valid, "{reason: CreateSucceeded}", "{reason: CreateSucceeded, status: maybe}", 1), `"maybe" must be True or False`},
 	}
 	for _, tt := range tests {

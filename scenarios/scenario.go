@@ -8,6 +8,8 @@
 package scenarios
 
 import (
+	"strings"
+
 	"github.com/kvsync/kvsync/faults"
 )
 
@@ -21,8 +23,13 @@ type Scenario struct {
 	Name string `json:"name"`
 	// Description says, in the guide's words, what the scenario shows.
 	Description string `json:"description"`
-	// Labels select scenarios, e.g. reason:ProviderError, layer:dns.
+	// Labels select scenarios, e.g. reason:ProviderError, layer:dns. The
+	// reason label names the documented reason the scenario proves.
 	Labels []string `json:"labels,omitempty"`
+	// Cause is the cause `kubectl kvsync doctor` must name (with the
+	// documented reason) after the first step that expects the documented
+	// reason: a cause ID of package troubleshoot, e.g. vault-firewall.
+	Cause string `json:"cause"`
 
 	// Vault is the content of the scenario's vault.
 	Vault Vault `json:"vault,omitzero"`
@@ -38,6 +45,16 @@ type Scenario struct {
 	Faults []faults.Fault `json:"faults,omitempty"`
 	// Steps run in order after the SecretSync is created.
 	Steps []Step `json:"steps"`
+}
+
+// Documented returns the reason the scenario proves (its reason: label).
+func (s Scenario) Documented() string {
+	for _, l := range s.Labels {
+		if r, ok := strings.CutPrefix(l, "reason:"); ok {
+			return r
+		}
+	}
+	return ""
 }
 
 // Vault is the scenario's vault and the identity that reads it.
