@@ -30,6 +30,8 @@ type Names struct {
 	SecretProviderClass string
 	ServiceAccount      string
 	Vault               string
+	// Object is the vault object the failure names.
+	Object              string
 	ControllerNamespace string
 	ControllerPod       string
 }

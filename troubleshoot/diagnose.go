@@ -3,6 +3,7 @@ package troubleshoot
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
@@ -101,6 +102,7 @@ func Diagnose(f Facts) Diagnosis {
 	}
 	d.Cause = CauseRef{ID: cause.ID, Summary: cause.Summary}
 	d.Checks = f.checks()
+	names.Object = objectOf(d)
 	next := cause.Fix
 	if r, ok := LookupReason(d.Reason); ok && len(next) == 0 {
 		next = r.Fix
@@ -115,6 +117,26 @@ func render(steps []Step, n Names) []Step {
 		out[i] = s.Render(n)
 	}
 	return out
+}
+
+// objectNamed finds the object a provider message names: `secret "db" in
+// key vault`.
+var objectNamed = regexp.MustCompile(`(?:secret|key|cert) "([^"]+)"(?: version \S+)? in key vault`)
+
+// objectOf is the vault object the diagnosis is about, "<object>" when
+// none is named.
+func objectOf(d Diagnosis) string {
+	msg := d.Message
+	for _, it := range d.Items {
+		if it.Status == "Failed" {
+			msg = it.Error
+			break
+		}
+	}
+	if m := objectNamed.FindStringSubmatch(msg); m != nil {
+		return m[1]
+	}
+	return "<object>"
 }
 
 // decodeItems decodes a PartialSync message; nil when it is not one.
@@ -138,6 +160,7 @@ func (f *Facts) names() Names {
 	if n.ControllerPod == "" {
 		n.ControllerPod = "<controller-pod>"
 	}
+	n.Object = "<object>"
 	if n.ControllerNamespace == "" {
 		n.ControllerNamespace = "<controller-namespace>"
 	}

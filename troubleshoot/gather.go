@@ -59,28 +59,16 @@ type GatherOptions struct {
 // the provider's recent errors and its Events. It fails only when the API
 // server cannot be read; what cannot be observed is left out of Facts.
 func Gather(ctx context.Context, opts GatherOptions, namespace, name string) (Facts, error) {
-	f := Facts{Namespace: namespace, Name: name, Controller: ControllerFacts{Namespace: opts.ControllerNamespace}}
 	ss := &ssv1alpha1.SecretSync{}
 	if err := opts.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, ss); err != nil {
 		if apierrors.IsNotFound(err) {
-			return f, nil
+			return Facts{Namespace: namespace, Name: name, Controller: ControllerFacts{Namespace: opts.ControllerNamespace}}, nil
 		}
-		return f, fmt.Errorf("reading SecretSync %s/%s: %w", namespace, name, err)
+		return Facts{}, fmt.Errorf("reading SecretSync %s/%s: %w", namespace, name, err)
 	}
-	f.Found = true
-	f.SecretType = string(ss.Spec.SecretObject.Type)
-	if f.SecretType == "" {
-		f.SecretType = string(corev1.SecretTypeOpaque)
-	}
-	f.ServiceAccount = ss.Spec.ServiceAccountName
-	if n := len(ss.Status.Conditions); n > 0 {
-		c := ss.Status.Conditions[n-1]
-		f.Condition = &c
-	}
-	if t := ss.Status.LastSuccessfulSyncTime; t != nil {
-		lt := t.Time
-		f.LastSync = &lt
-	}
+	f := FactsOf(ss)
+	f.Controller.Namespace = opts.ControllerNamespace
+	f.Class = ClassFacts{}
 	if err := gatherClass(ctx, opts.Client, &f, ss.Spec.SecretProviderClassName); err != nil {
 		return f, err
 	}
@@ -98,6 +86,26 @@ func Gather(ctx context.Context, opts GatherOptions, namespace, name string) (Fa
 		return f, err
 	}
 	return f, nil
+}
+
+// FactsOf returns the facts a SecretSync's own object holds: its status,
+// secret type, ServiceAccount and class name. The class is assumed to exist
+// until Gather looks.
+func FactsOf(ss *ssv1alpha1.SecretSync) Facts {
+	f := Facts{Namespace: ss.Namespace, Name: ss.Name, Found: true, ServiceAccount: ss.Spec.ServiceAccountName,
+		SecretType: string(ss.Spec.SecretObject.Type), Class: ClassFacts{Name: ss.Spec.SecretProviderClassName, Found: true}}
+	if f.SecretType == "" {
+		f.SecretType = string(corev1.SecretTypeOpaque)
+	}
+	if n := len(ss.Status.Conditions); n > 0 {
+		c := ss.Status.Conditions[n-1]
+		f.Condition = &c
+	}
+	if t := ss.Status.LastSuccessfulSyncTime; t != nil {
+		lt := t.Time
+		f.LastSync = &lt
+	}
+	return f
 }
 
 func gatherClass(ctx context.Context, c client.Client, f *Facts, name string) error {

@@ -41,7 +41,7 @@ func TestEveryDocumentedReasonIsInTheGuideWithACauseThatMatchesAll(t *testing.T)
 
 func TestEveryFixCommandRendersWithRealNames(t *testing.T) {
 	n := Names{Namespace: "payments", SecretSync: "db", SecretProviderClass: "azure-kv", ServiceAccount: "workload",
-		Vault: "kv-payments", ControllerNamespace: "kvsync-system", ControllerPod: "kvsync-controller-abc"}
+		Vault: "kv-payments", Object: "db-password", ControllerNamespace: "kvsync-system", ControllerPod: "kvsync-controller-abc"}
 	var steps []Step
 	for _, r := range Reasons() {
 		steps = append(steps, r.Fix...)

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+)
+
+// kubectl runs the plugin with args and returns its output and exit code.
+func kubectl(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRoot(&out, &errOut, false)
+	cmd.SetArgs(args)
+	code := 0
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		code = exitCode(err)
+		errOut.WriteString(err.Error())
+	}
+	return out.String() + errOut.String(), code
+}
+
+func TestExplainPrintsTheGuideOffline(t *testing.T) {
+	out, code := kubectl(t, "explain", "providererror")
+	if code != 0 || !strings.Contains(out, "The provider could not read the vault") || !strings.Contains(out, "vault-firewall:") ||
+		!strings.Contains(out, "az keyvault network-rule list --name <vault>") {
+		t.Errorf("explain ProviderError (%d):\n%s", code, out)
+	}
+	out, code = kubectl(t, "explain")
+	if code != 0 || strings.Count(out, "\n") != 14 {
+		t.Errorf("explain lists %d lines, want a header and 13 reasons:\n%s", strings.Count(out, "\n"), out)
+	}
+	out, code = kubectl(t, "explain", "AllGood")
+	if code != 2 || !strings.Contains(out, `"AllGood" is not a SecretSync reason`) {
+		t.Errorf("explain of an unknown reason (%d): %s", code, out)
+	}
+	out, _ = kubectl(t, "explain", "PartialSync", "-o", "json")
+	var e explanation
+	if err := json.Unmarshal([]byte(out), &e); err != nil || e.Name != "PartialSync" || len(e.Causes) == 0 {
+		t.Errorf("explain -o json: %v\n%s", err, out)
+	}
+	if out, code := kubectl(t, "explain", "-o", "xml"); code != 2 || !strings.Contains(out, "unknown output format") {
+		t.Errorf("-o xml (%d): %s", code, out)
+	}
+}
+
+func TestLintExitsOneOnAProblemAndZeroOtherwise(t *testing.T) {
+	if out, code := kubectl(t, "lint", "../../examples/secretproviderclass.yaml", "../../examples/secretsync.yaml"); code != 0 || !strings.Contains(out, "no problems found") {
+		t.Errorf("lint of the examples (%d): %s", code, out)
+	}
+	out, code := kubectl(t, "lint", "../../troubleshoot/testdata/lint/no-vault.yaml")
+	if code != 1 || !strings.Contains(out, "no-vault.yaml:1 SecretProviderClass kv: spec.parameters: keyvaultName is not set") {
+		t.Errorf("lint of a bad class (%d): %s", code, out)
+	}
+	if out, code := kubectl(t, "lint", "/does/not/exist.yaml"); code != 2 || !strings.Contains(out, "no such file") {
+		t.Errorf("lint of a missing file (%d): %s", code, out)
+	}
+}
+
+// TestStatusAndDoctorReadTheCluster creates SecretSyncs with the statuses
+// the controller writes and runs status and doctor against them.
+func TestStatusAndDoctorReadTheCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts envtest")
+	}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{"../../deploy/crds"}, ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting envtest: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	user, err := env.AddUser(envtest.User{Name: "operator", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := clientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "payments"}}))
+	must(c.Create(ctx, &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: "kv"},
+		Spec: spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: map[string]string{"keyvaultName": "kv-payments",
+			"clientID": "00000000-0000-0000-0000-000000000001", "tenantID": "00000000-0000-0000-0000-0000000000aa",
+			"objects": "array:\n  - |\n    objectName: db-password\n    objectType: secret\n"}}}))
+	now := metav1.NewTime(time.Now().Add(-5 * time.Minute))
+	create := func(name, reason, msg string, ok bool) {
+		ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: name},
+			Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: "workload", SecretProviderClassName: "kv",
+				SecretObject: ssv1alpha1.SecretObject{Data: []ssv1alpha1.SecretObjectData{{SourcePath: "db-password", TargetKey: "password"}}}}}
+		must(c.Create(ctx, ss))
+		status := metav1.ConditionFalse
+		if ok {
+			status = metav1.ConditionTrue
+			ss.Status.LastSuccessfulSyncTime = &now
+		}
+		ss.Status.Conditions = []metav1.Condition{{Type: "Update", Status: status, Reason: reason, Message: msg, LastTransitionTime: now}}
+		must(c.Status().Update(ctx, ss))
+	}
+	create("db", "PartialSync", `{"items":[{"targetKey":"password","sourcePath":"db-password","status":"Failed","error":"reading secret \"db-password\" in key vault \"kv-payments\": SecretDisabled (HTTP 403): Operation get is not allowed on a disabled secret."},{"targetKey":"user","sourcePath":"db-user","status":"Succeeded"}]}`, false)
+	create("web", "UpdateNoValueChangeSucceeded", "", true)
+
+	out, code := kubectl(t, "--kubeconfig", kubeconfig, "status", "-n", "payments")
+	t.Logf("kubectl kvsync status -n payments:\n%s", out)
+	for _, want := range []string{"NAME", "db", "PartialSync", "object-disabled", "password", "SecretDisabled", "web", "UpdateNoValueChangeSucceeded", "5m", "1 of 2 SecretSync(s) not in sync"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 1 {
+		t.Errorf("status exit code %d, want 1 (one SecretSync not in sync)", code)
+	}
+	out, _ = kubectl(t, "--kubeconfig", kubeconfig, "status", "-A", "-o", "json")
+	var entries []statusEntry
+	if err := json.Unmarshal([]byte(strings.Split(out, "\n1 of 2")[0]), &entries); err != nil || len(entries) != 2 || entries[0].Items[0].Cause != "object-disabled" {
+		t.Errorf("status -o json: %v %+v\n%s", err, entries, out)
+	}
+
+	out, code = kubectl(t, "--kubeconfig", kubeconfig, "doctor", "db", "-n", "payments", "--network=false")
+	t.Logf("kubectl kvsync doctor db -n payments:\n%s", out)
+	for _, want := range []string{"SecretSync payments/db", "Cause", "object-disabled", "Checks", `"kv" reads key vault "kv-payments"`,
+		`"workload" does not exist`, "Next steps", "az keyvault secret set-attributes --vault-name kv-payments --name db-password --enabled true"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 1 {
+		t.Errorf("doctor exit code %d, want 1", code)
+	}
+	out, code = kubectl(t, "--kubeconfig", kubeconfig, "doctor", "web", "-n", "payments", "--network=false", "-o", "yaml")
+	if code != 0 || !strings.Contains(out, "id: synced") {
+		t.Errorf("doctor of a synced SecretSync (%d):\n%s", code, out)
+	}
+	out, code = kubectl(t, "--kubeconfig", kubeconfig, "doctor", "nope", "-n", "payments")
+	if code != 1 || !strings.Contains(out, "secretsync-missing") {
+		t.Errorf("doctor of a missing SecretSync (%d):\n%s", code, out)
+	}
+	if _, code := kubectl(t, "--kubeconfig", "/does/not/exist", "status"); code != 2 {
+		t.Errorf("a missing kubeconfig: exit code %d, want 2", code)
+	}
+}

@@ -1,0 +1,302 @@
+package troubleshoot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
+	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
+
+	"github.com/kvsync/kvsync/deploy/crds"
+	"github.com/kvsync/kvsync/provider"
+)
+
+// Problem is one thing Lint found wrong.
+type Problem struct {
+	File string `json:"file"`
+	// Document is the 1-based index of the YAML document in the file.
+	Document int    `json:"document"`
+	Kind     string `json:"kind,omitempty"`
+	Name     string `json:"name,omitempty"`
+	// Field is the path of the offending field, e.g.
+	// spec.secretObject.data[0].targetKey; empty for the whole document.
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	where := fmt.Sprintf("%s:%d", p.File, p.Document)
+	if p.Kind != "" {
+		where += " " + p.Kind
+		if p.Name != "" {
+			where += " " + p.Name
+		}
+	}
+	if p.Field != "" {
+		return fmt.Sprintf("%s: %s: %s", where, p.Field, p.Message)
+	}
+	return fmt.Sprintf("%s: %s", where, p.Message)
+}
+
+// kinds are the validators of the kinds Lint checks, by apiVersion and kind.
+type kindKey struct{ group, version, kind string }
+
+type kindSchema struct {
+	validator  validation.SchemaValidator
+	structural *structuralschema.Structural
+	cel        *cel.Validator
+}
+
+// Linter checks SecretSync and SecretProviderClass manifests offline, as the
+// API server (the CRDs' schemas and CEL rules) and the provider (the
+// parameters) will.
+type Linter struct {
+	schemas map[kindKey]kindSchema
+}
+
+// NewLinter builds a Linter from kvsync's CRDs.
+func NewLinter() (*Linter, error) {
+	defs, err := crds.All()
+	if err != nil {
+		return nil, err
+	}
+	l := &Linter{schemas: map[kindKey]kindSchema{}}
+	for _, crd := range defs {
+		for _, v := range crd.Spec.Versions {
+			if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
+				continue
+			}
+			internal := &apiextensions.JSONSchemaProps{}
+			if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(v.Schema.OpenAPIV3Schema, internal, nil); err != nil {
+				return nil, fmt.Errorf("converting the schema of %s %s: %w", crd.Name, v.Name, err)
+			}
+			validator, _, err := validation.NewSchemaValidator(internal)
+			if err != nil {
+				return nil, fmt.Errorf("the schema of %s %s: %w", crd.Name, v.Name, err)
+			}
+			s, err := structuralschema.NewStructural(internal)
+			if err != nil {
+				return nil, fmt.Errorf("the structural schema of %s %s: %w", crd.Name, v.Name, err)
+			}
+			l.schemas[kindKey{crd.Spec.Group, v.Name, crd.Spec.Names.Kind}] = kindSchema{validator: validator, structural: s,
+				cel: cel.NewValidator(s, true, celconfig.PerCallLimit)}
+		}
+	}
+	return l, nil
+}
+
+// maxDocuments bounds the documents of one file.
+const maxDocuments = 1000
+
+// Lint checks every SecretSync and SecretProviderClass in the YAML or JSON
+// stream data, named file in problems: the CRD schema (types, required
+// fields, enums, unknown fields), its CEL rules, the object's name, the
+// Azure provider's parameter rules, and that each SecretSync's sourcePaths
+// name objects of a SecretProviderClass of the same stream. Documents of
+// other kinds are ignored. It never panics on any input.
+func (l *Linter) Lint(file string, data []byte) (problems []Problem) {
+	defer func() {
+		if r := recover(); r != nil {
+			problems = append(problems, Problem{File: file, Message: fmt.Sprintf("internal error while checking: %v", r)})
+		}
+	}()
+	var objs []*unstructured.Unstructured
+	var docs []int
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for doc := 1; ; doc++ {
+		if doc > maxDocuments {
+			problems = append(problems, Problem{File: file, Document: doc, Message: fmt.Sprintf("more than %d documents", maxDocuments)})
+			break
+		}
+		var m map[string]any
+		err := dec.Decode(&m)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			problems = append(problems, Problem{File: file, Document: doc, Message: "not YAML or JSON: " + err.Error()})
+			break // the decoder cannot resynchronise
+		}
+		if len(m) == 0 {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: m}
+		objs, docs = append(objs, u), append(docs, doc)
+	}
+	classes := map[string]provider.Parameters{}
+	for i, u := range objs {
+		ps, params := l.lintObject(u)
+		for _, p := range ps {
+			p.File, p.Document = file, docs[i]
+			problems = append(problems, p)
+		}
+		if params != nil {
+			classes[u.GetNamespace()+"/"+u.GetName()] = *params
+		}
+	}
+	for i, u := range objs {
+		for _, p := range sourcePathProblems(u, classes) {
+			p.File, p.Document = file, docs[i]
+			problems = append(problems, p)
+		}
+	}
+	return problems
+}
+
+// lintObject checks one object; params are a SecretProviderClass's parsed
+// Azure parameters.
+func (l *Linter) lintObject(u *unstructured.Unstructured) (problems []Problem, params *provider.Parameters) {
+	apiVersion, _ := u.Object["apiVersion"].(string)
+	kind, _ := u.Object["kind"].(string)
+	name, _ := nestedString(u.Object, "metadata", "name")
+	add := func(fieldPath, msg string) {
+		problems = append(problems, Problem{Kind: kind, Name: name, Field: fieldPath, Message: msg})
+	}
+	if apiVersion == "" || kind == "" {
+		add("", "apiVersion and kind are required")
+		return problems, nil
+	}
+	group, version, _ := strings.Cut(apiVersion, "/")
+	if version == "" {
+		group, version = "", group
+	}
+	s, ok := l.schemas[kindKey{group, version, kind}]
+	if !ok {
+		if kind == "SecretSync" || kind == "SecretProviderClass" {
+			add("apiVersion", fmt.Sprintf("%s is not served for %s: use %s", apiVersion, kind, servedVersions(l, kind)))
+		}
+		return problems, nil
+	}
+	switch {
+	case name == "":
+		add("metadata.name", "is required")
+	default:
+		for _, msg := range path.IsValidPathSegmentName(name) {
+			add("metadata.name", msg)
+		}
+		if len(name) > 253 {
+			add("metadata.name", "must be no more than 253 characters")
+		}
+	}
+	obj := u.DeepCopy().Object
+	for _, unknown := range pruning.PruneWithOptions(obj, s.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true}) {
+		add(unknown, "unknown field")
+	}
+	for _, e := range validation.ValidateCustomResource(nil, u.Object, s.validator) {
+		add(e.Field, fieldMessage(e))
+	}
+	if errs, _ := s.cel.Validate(context.Background(), nil, s.structural, u.Object, nil, celconfig.RuntimeCELCostBudget); len(errs) > 0 {
+		for _, e := range errs {
+			add(e.Field, fieldMessage(e))
+		}
+	}
+	if kind == "SecretProviderClass" {
+		prov, _ := nestedString(u.Object, "spec", "provider")
+		if prov == provider.Name {
+			raw, _ := nestedMap(u.Object, "spec", "parameters")
+			p, err := provider.ParseParameters(stringMap(raw))
+			if err != nil {
+				add("spec.parameters", strings.TrimPrefix(err.Error(), "invalid SecretProviderClass parameters: "))
+			} else {
+				params = &p
+			}
+		}
+	}
+	return problems, params
+}
+
+func fieldMessage(e *field.Error) string {
+	msg := e.ErrorBody()
+	return msg
+}
+
+// sourcePathProblems checks a SecretSync's sourcePaths against its class,
+// when the class is in the same stream.
+func sourcePathProblems(u *unstructured.Unstructured, classes map[string]provider.Parameters) []Problem {
+	if u.GetKind() != "SecretSync" {
+		return nil
+	}
+	className, _ := nestedString(u.Object, "spec", "secretProviderClassName")
+	params, ok := classes[u.GetNamespace()+"/"+className]
+	if !ok {
+		return nil
+	}
+	known := map[string]bool{}
+	var names []string
+	for _, o := range params.Objects {
+		n := o.Name
+		if o.Alias != "" {
+			n = o.Alias
+		}
+		known[n] = true
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []Problem
+	data, _, _ := unstructured.NestedSlice(u.Object, "spec", "secretObject", "data")
+	for i, d := range data {
+		m, _ := d.(map[string]any)
+		sp, _ := m["sourcePath"].(string)
+		root, _, _ := strings.Cut(sp, "/")
+		if sp != "" && !known[root] {
+			out = append(out, Problem{Kind: "SecretSync", Name: u.GetName(), Field: fmt.Sprintf("spec.secretObject.data[%d].sourcePath", i),
+				Message: fmt.Sprintf("%q names no object of SecretProviderClass %q (its objects are %s): use an objectName or objectAlias, with /N for a version or /tls.crt, /tls.key for certificate parts",
+					sp, className, strings.Join(names, ", "))})
+		}
+	}
+	return out
+}
+
+func servedVersions(l *Linter, kind string) string {
+	var out []string
+	for k := range l.schemas {
+		if k.kind == kind {
+			out = append(out, k.group+"/"+k.version)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, " or ")
+}
+
+func nestedString(obj map[string]any, fields ...string) (string, bool) {
+	v, ok, err := unstructured.NestedFieldNoCopy(obj, fields...)
+	if !ok || err != nil {
+		return "", false
+	}
+	s, ok := v.(string)
+	return s, ok
+}
+
+func nestedMap(obj map[string]any, fields ...string) (map[string]any, bool) {
+	v, ok, err := unstructured.NestedFieldNoCopy(obj, fields...)
+	if !ok || err != nil {
+		return nil, false
+	}
+	m, ok := v.(map[string]any)
+	return m, ok
+}
+
+// stringMap keeps the string values of m (the schema reports the others).
+func stringMap(m map[string]any) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
