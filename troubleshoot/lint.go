@@ -102,24 +102,64 @@ func NewLinter() (*Linter, error) {
 // maxDocuments bounds the documents of one file.
 const maxDocuments = 1000
 
-// Lint checks every SecretSync and SecretProviderClass in the YAML or JSON
-// stream data, named file in problems: the CRD schema (types, required
-// fields, enums, unknown fields), its CEL rules, the object's name, the
-// Azure provider's parameter rules, and that each SecretSync's sourcePaths
-// name objects of a SecretProviderClass of the same stream. Documents of
-// other kinds are ignored. It never panics on any input.
-func (l *Linter) Lint(file string, data []byte) (problems []Problem) {
+// Input is one file to lint.
+type Input struct {
+	File string
+	Data []byte
+}
+
+// Lint lints one file: see LintFiles.
+func (l *Linter) Lint(file string, data []byte) []Problem {
+	return l.LintFiles([]Input{{File: file, Data: data}})
+}
+
+// LintFiles checks every SecretSync and SecretProviderClass in the YAML or
+// JSON streams of inputs: the CRD schema (types, required fields, enums,
+// unknown fields), its CEL rules, the object's name, the Azure provider's
+// parameter rules, and that each SecretSync's sourcePaths name objects of a
+// SecretProviderClass given in any of the inputs. Documents of other kinds
+// are ignored. It never panics on any input.
+func (l *Linter) LintFiles(inputs []Input) (problems []Problem) {
+	type located struct {
+		obj  *unstructured.Unstructured
+		file string
+		doc  int
+	}
+	var objs []located
+	classes := map[string]provider.Parameters{}
+	for _, in := range inputs {
+		found, ps := l.lintFile(in, classes)
+		problems = append(problems, ps...)
+		for _, f := range found {
+			objs = append(objs, located{f.obj, in.File, f.doc})
+		}
+	}
+	for _, o := range objs {
+		for _, p := range sourcePathProblems(o.obj, classes) {
+			p.File, p.Document = o.file, o.doc
+			problems = append(problems, p)
+		}
+	}
+	return problems
+}
+
+type document struct {
+	obj *unstructured.Unstructured
+	doc int
+}
+
+// lintFile checks the objects of one file, adding the Azure classes it
+// holds to classes.
+func (l *Linter) lintFile(in Input, classes map[string]provider.Parameters) (docs []document, problems []Problem) {
 	defer func() {
 		if r := recover(); r != nil {
-			problems = append(problems, Problem{File: file, Message: fmt.Sprintf("internal error while checking: %v", r)})
+			problems = append(problems, Problem{File: in.File, Message: fmt.Sprintf("internal error while checking: %v", r)})
 		}
 	}()
-	var objs []*unstructured.Unstructured
-	var docs []int
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(in.Data), 4096)
 	for doc := 1; ; doc++ {
 		if doc > maxDocuments {
-			problems = append(problems, Problem{File: file, Document: doc, Message: fmt.Sprintf("more than %d documents", maxDocuments)})
+			problems = append(problems, Problem{File: in.File, Document: doc, Message: fmt.Sprintf("more than %d documents", maxDocuments)})
 			break
 		}
 		var m map[string]any
@@ -128,33 +168,24 @@ func (l *Linter) Lint(file string, data []byte) (problems []Problem) {
 			break
 		}
 		if err != nil {
-			problems = append(problems, Problem{File: file, Document: doc, Message: "not YAML or JSON: " + err.Error()})
+			problems = append(problems, Problem{File: in.File, Document: doc, Message: "not YAML or JSON: " + err.Error()})
 			break // the decoder cannot resynchronise
 		}
 		if len(m) == 0 {
 			continue
 		}
 		u := &unstructured.Unstructured{Object: m}
-		objs, docs = append(objs, u), append(docs, doc)
-	}
-	classes := map[string]provider.Parameters{}
-	for i, u := range objs {
 		ps, params := l.lintObject(u)
 		for _, p := range ps {
-			p.File, p.Document = file, docs[i]
+			p.File, p.Document = in.File, doc
 			problems = append(problems, p)
 		}
 		if params != nil {
 			classes[u.GetNamespace()+"/"+u.GetName()] = *params
 		}
+		docs = append(docs, document{u, doc})
 	}
-	for i, u := range objs {
-		for _, p := range sourcePathProblems(u, classes) {
-			p.File, p.Document = file, docs[i]
-			problems = append(problems, p)
-		}
-	}
-	return problems
+	return docs, problems
 }
 
 // lintObject checks one object; params are a SecretProviderClass's parsed

@@ -69,6 +69,19 @@ func TestLintRejectsEveryBadManifestPointingAtTheField(t *testing.T) {
 	}
 }
 
+func TestLintChecksSourcePathsAcrossFiles(t *testing.T) {
+	l := newLinter(t)
+	data, err := os.ReadFile("testdata/lint/unknown-source-path.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	class, sync, _ := strings.Cut(string(data), "\n---\n")
+	ps := l.LintFiles([]Input{{File: "class.yaml", Data: []byte(class)}, {File: "sync.yaml", Data: []byte(sync)}})
+	if len(ps) != 1 || ps[0].File != "sync.yaml" || ps[0].Field != "spec.secretObject.data[1].sourcePath" {
+		t.Errorf("problems %v, want one at sync.yaml's second sourcePath", ps)
+	}
+}
+
 func TestLintIgnoresOtherKinds(t *testing.T) {
 	l := newLinter(t)
 	if ps := l.Lint("cm.yaml", []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n")); len(ps) > 0 {

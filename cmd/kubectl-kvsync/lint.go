@@ -31,13 +31,17 @@ files. Other kinds are ignored. It exits 1 when it finds a problem.`,
 			if err != nil {
 				return &exitError{2, err}
 			}
-			problems := []troubleshoot.Problem{}
+			var inputs []troubleshoot.Input
 			for _, file := range args {
 				data, err := readFile(cmd.InOrStdin(), file)
 				if err != nil {
 					return &exitError{2, err}
 				}
-				problems = append(problems, l.Lint(file, data)...)
+				inputs = append(inputs, troubleshoot.Input{File: file, Data: data})
+			}
+			problems := l.LintFiles(inputs)
+			if problems == nil {
+				problems = []troubleshoot.Problem{}
 			}
 			if c.output != "" {
 				if err := c.encode(problems); err != nil {
