@@ -1,6 +1,8 @@
 package troubleshoot
 
 import (
+	"bufio"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -127,5 +129,23 @@ func TestCauseIDsOfAReason(t *testing.T) {
 	}
 	if ids := CauseIDs(ssv1alpha1.ReasonCreateSucceeded); !slices.Equal(ids, []string{"synced"}) {
 		t.Errorf("CreateSucceeded causes %v", ids)
+	}
+}
+
+func TestProviderErrorsKeepTheLatestFailuresOfTheVault(t *testing.T) {
+	var log strings.Builder
+	for i := range 8 {
+		fmt.Fprintf(&log, `time=2026-11-27T03:0%d:00Z level=INFO msg="Mount failed" code=PermissionDenied error="reading secret \"db\" in key vault \"kv-payments\": Forbidden/ForbiddenByFirewall (HTTP 403) #%d"`+"\n", i, i)
+		fmt.Fprintf(&log, `time=2026-11-27T03:0%d:01Z level=INFO msg="Mount failed" code=NotFound error="reading secret \"x\" in key vault \"kv-other\": SecretNotFound"`+"\n", i)
+		fmt.Fprintf(&log, `time=2026-11-27T03:0%d:02Z level=INFO msg="Mount succeeded"`+"\n", i)
+	}
+	got := providerErrors(bufio.NewScanner(strings.NewReader(log.String())), "kv-payments", "azure-kv")
+	if len(got) != 5 || !strings.Contains(got[4], "#7") || !strings.Contains(got[0], "#3") {
+		t.Errorf("provider errors %q, want the last five of kv-payments", got)
+	}
+	for _, l := range got {
+		if strings.Contains(l, "kv-other") {
+			t.Errorf("a line of another vault: %s", l)
+		}
 	}
 }
