@@ -80,6 +80,9 @@ type Environment struct {
 	// connections do; nil where the suite cannot see the provider's network
 	// (out of process), and the doctor check is skipped.
 	Doctor func(ctx context.Context, namespace, name string) (troubleshoot.Diagnosis, error)
+	// ProviderMetrics returns the provider's metrics in text form, where
+	// the provider is a process of its own.
+	ProviderMetrics func() (string, error)
 	// Metrics returns the controller's metrics in text form; nil when the
 	// controller's metrics are not reachable from the suite.
 	Metrics func() (string, error)

@@ -36,6 +36,10 @@ type ExternalOptions struct {
 	// ModuleRoot is the directory of the kvsync module, to build the
 	// binaries from.
 	ModuleRoot string
+	// ControllerArgs and ProviderArgs are added to the binaries' flags; a
+	// flag given here overrides the suite's value.
+	ControllerArgs []string
+	ProviderArgs   []string
 }
 
 // StartExternal starts the world as separate processes, as on a cluster:
@@ -86,7 +90,7 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	sockets := filepath.Join(dir, "sockets")
 	if err := e.process(ctx, opts.Log, filepath.Join(bin, "kvsync-provider"),
 		[]string{"HTTPS_PROXY=http://" + proxyAddr, "SSL_CERT_FILE=" + caFile, "HOME=" + dir},
-		"--socket-dir", sockets, "--http-addr", providerHTTP, "--mount-timeout", "3s"); err != nil {
+		append([]string{"--socket-dir", sockets, "--http-addr", providerHTTP, "--mount-timeout", "3s"}, opts.ProviderArgs...)...); err != nil {
 		return nil, err
 	}
 	if err := waitHealthy(ctx, "http://"+providerHTTP+"/healthz"); err != nil {
@@ -102,17 +106,18 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 		return nil, err
 	}
 	if err := e.process(ctx, opts.Log, filepath.Join(bin, "kvsync-controller"), []string{"KUBECONFIG=" + kubeconfigFile, "HOME=" + dir},
-		"--namespace", controllerRelease.Namespace, "--provider-socket-dir", sockets, "--leader-elect",
-		"--hash-key-secret", "kvsync-sync-hash-key", "--leader-election-id", "kvsync-controller.secret-sync.x-k8s.io",
-		"--rotation-poll-interval-in-seconds", fmt.Sprint(int(opts.PollInterval.Seconds())),
-		"--max-mounts-per-vault-per-second", "1000", "--health-probe-bind-address", controllerHealth,
-		"--metrics-bind-address", controllerMetrics); err != nil {
+		append([]string{"--namespace", controllerRelease.Namespace, "--provider-socket-dir", sockets, "--leader-elect",
+			"--hash-key-secret", "kvsync-sync-hash-key", "--leader-election-id", "kvsync-controller.secret-sync.x-k8s.io",
+			"--rotation-poll-interval-in-seconds", fmt.Sprint(int(opts.PollInterval.Seconds())),
+			"--max-mounts-per-vault-per-second", "1000", "--health-probe-bind-address", controllerHealth,
+			"--metrics-bind-address", controllerMetrics}, opts.ControllerArgs...)...); err != nil {
 		return nil, err
 	}
 	if err := waitHealthy(ctx, "http://"+controllerHealth+"/healthz"); err != nil {
 		return nil, fmt.Errorf("kvsync-controller: %w", err)
 	}
 	e.Metrics = func() (string, error) { return httpGet("http://" + controllerMetrics + "/metrics") }
+	e.ProviderMetrics = func() (string, error) { return httpGet("http://" + providerHTTP + "/metrics") }
 	return e, nil
 }
 

@@ -235,16 +235,29 @@ func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // isOwnWrite reports whether a Secret event is the echo of the controller's
-// own latest write of it.
+// own write of it: the resourceVersion of its latest write, or a Secret
+// whose every field manager is the controller (the echo can arrive before
+// the write's response is recorded; anyone else's change adds a manager).
 func (r *SecretSyncReconciler) isOwnWrite(o client.Object) bool {
 	for _, ref := range o.GetOwnerReferences() {
 		if ref.Kind != "SecretSync" {
 			continue
 		}
 		rv, ok := r.ownWrites.Load(types.NamespacedName{Namespace: o.GetNamespace(), Name: ref.Name})
-		return ok && rv == o.GetResourceVersion()
+		return (ok && rv == o.GetResourceVersion()) || onlyManagedByController(o.GetManagedFields())
 	}
 	return false
+}
+
+// onlyManagedByController reports whether every field manager of an object
+// is the controller's.
+func onlyManagedByController(managers []metav1.ManagedFieldsEntry) bool {
+	for _, m := range managers {
+		if m.Manager != ssv1alpha1.FieldManager {
+			return false
+		}
+	}
+	return len(managers) > 0
 }
 
 // secretSyncsForClass maps a SecretProviderClass to the SecretSyncs that use it.

@@ -1,0 +1,394 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/conformance"
+	"github.com/kvsync/kvsync/controller"
+	"github.com/kvsync/kvsync/fakevault/entra"
+	"github.com/kvsync/kvsync/fakevault/keyvault"
+)
+
+// Layout of the measured world: one SecretProviderClass (and vault) per 10
+// SecretSyncs, 3 objects each; one namespace, ServiceAccount and identity
+// per 100 SecretSyncs.
+const (
+	syncsPerClass     = 10
+	objectsPerClass   = 3
+	syncsPerNamespace = 100
+)
+
+// Result is the measurement of one size.
+type Result struct {
+	SecretSyncs int `json:"secretSyncs"`
+	// SyncSeconds is the time from the first SecretSync created to all of
+	// them synced.
+	SyncSeconds float64 `json:"syncSeconds"`
+	Initial     Counts  `json:"initial"`
+	// InitialEvents counts the Events of the initial sync by reason.
+	InitialEvents map[string]int `json:"initialEvents"`
+	// SteadyPerPoll are the steady state's counts per poll.
+	SteadyPerPoll Counts `json:"steadyPerPoll"`
+	// DistinctReads is the number of distinct (identity, vault, object,
+	// version) a poll must read at least.
+	DistinctReads int     `json:"distinctReads"`
+	Change        *Change `json:"change,omitempty"`
+	Memory        *Memory `json:"memory,omitempty"`
+}
+
+// Change is one vault value changing.
+type Change struct {
+	// Dependents are the Secrets that read the value.
+	Dependents int `json:"dependents"`
+	// SecretWrites were made from the change to a poll later.
+	SecretWrites float64 `json:"secretWrites"`
+	// LatencySeconds is from the change to every dependent Secret updated.
+	LatencySeconds float64 `json:"latencySeconds"`
+	// Events counts the Events from the change on, by reason.
+	Events map[string]int `json:"events"`
+}
+
+// Memory is the controller's memory without and with unrelated Secrets.
+type Memory struct {
+	Unrelated   int     `json:"unrelatedSecrets"`
+	RSSBefore   float64 `json:"rssBeforeBytes"`
+	RSSAfter    float64 `json:"rssAfterBytes"`
+	HeapBefore  float64 `json:"heapBeforeBytes"`
+	HeapAfter   float64 `json:"heapAfterBytes"`
+	RSSRatio    float64 `json:"rssRatio"`
+	HeapRatio   float64 `json:"heapRatio"`
+	SteadyCores float64 `json:"steadyCores"`
+}
+
+// world is the measured world of one size.
+type world struct {
+	env     *conformance.Environment
+	c       client.Client
+	n       int
+	vaults  []string
+	clients []string // identity per namespace
+	seen    map[string]bool
+}
+
+func measure(ctx context.Context, o options, n, unrelated int, log io.Writer) (Result, error) {
+	res := Result{SecretSyncs: n, DistinctReads: n / syncsPerClass * objectsPerClass}
+	args := append([]string{fmt.Sprintf("--max-mounts-per-vault-per-second=%v", controller.DefaultMountsPerVaultPerSecond)}, o.controller...)
+	env, err := conformance.StartExternal(ctx, conformance.ExternalOptions{ModuleRoot: o.moduleRoot, ControllerArgs: args,
+		Options: conformance.Options{CRDDir: filepath.Join(o.moduleRoot, "deploy", "crds"), PollInterval: o.poll, Log: log}})
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = env.Stop() }()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 2000, 4000 // the harness is not what is measured
+	c, err := client.New(cfg, client.Options{Scheme: env.Client.Scheme()})
+	if err != nil {
+		return res, err
+	}
+	w := &world{env: env, c: c, n: n}
+	if err := w.setup(ctx); err != nil {
+		return res, err
+	}
+
+	// 1. Initial sync.
+	before, err := read(ctx, env)
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	if err := w.createSyncs(ctx); err != nil {
+		return res, err
+	}
+	if err := w.waitSynced(ctx, 10*time.Minute); err != nil {
+		return res, err
+	}
+	res.SyncSeconds = time.Since(start).Seconds()
+	after, err := read(ctx, env)
+	if err != nil {
+		return res, err
+	}
+	res.Initial = diff(before, after, res.SyncSeconds)
+	delete(res.Initial.Writes, "secretsyncs POST") // the harness's own
+	res.Initial.OtherWrites -= float64(res.SecretSyncs)
+	if res.InitialEvents, err = w.events(ctx); err != nil {
+		return res, err
+	}
+
+	// 2. Steady state: let the first poll after the sync pass, then count.
+	sleep(ctx, o.poll+o.poll/2)
+	before, err = read(ctx, env)
+	if err != nil {
+		return res, err
+	}
+	window := time.Duration(o.polls) * o.poll
+	sleep(ctx, window)
+	after, err = read(ctx, env)
+	if err != nil {
+		return res, err
+	}
+	res.SteadyPerPoll = diff(before, after, window.Seconds()).per(float64(o.polls))
+	res.SteadyPerPoll.CPUCores = diff(before, after, window.Seconds()).CPUCores
+
+	// 3. One value changes.
+	if res.Change, err = w.change(ctx, o.poll); err != nil {
+		return res, err
+	}
+
+	// 4. Memory with unrelated Secrets.
+	if unrelated > 0 {
+		if res.Memory, err = w.memory(ctx, unrelated, o.poll); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func (w *world) namespace(i int) string { return fmt.Sprintf("bench-%d", i/syncsPerNamespace) }
+func (w *world) class(i int) int        { return i / syncsPerClass }
+
+// setup creates the namespaces, ServiceAccounts, identities, vaults and
+// classes.
+func (w *world) setup(ctx context.Context) error {
+	namespaces := (w.n + syncsPerNamespace - 1) / syncsPerNamespace
+	for ns := range namespaces {
+		name := w.namespace(ns * syncsPerNamespace)
+		if err := w.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			return err
+		}
+		if err := w.c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "workload"}}); err != nil {
+			return err
+		}
+		id := guid()
+		if err := w.env.World.AddApplication(entra.Application{ClientID: id, ObjectID: id, FederatedCredentials: []entra.FederatedCredential{
+			{Issuer: w.env.Issuer, Subject: "system:serviceaccount:" + name + ":workload"}}}); err != nil {
+			return err
+		}
+		w.clients = append(w.clients, id)
+	}
+	classes := w.n / syncsPerClass
+	for k := range classes {
+		ns := k * syncsPerClass / syncsPerNamespace
+		vault := fmt.Sprintf("kvbench-%05d", k)
+		w.vaults = append(w.vaults, vault)
+		if err := w.env.World.CreateVault(keyvault.VaultConfig{Name: vault, TenantID: conformance.Tenant,
+			RoleAssignments: []keyvault.RoleAssignment{{PrincipalID: w.clients[ns], Role: keyvault.RoleSecretsUser}}}); err != nil {
+			return err
+		}
+		var objects []string
+		for j := range objectsPerClass {
+			if err := w.env.World.SetSecret(vault, fmt.Sprintf("s%d", j), fmt.Sprintf("kvsync-canary-%d-%d-v1", k, j), "", false); err != nil {
+				return err
+			}
+			objects = append(objects, fmt.Sprintf("  - |\n    objectName: s%d\n    objectType: secret\n", j))
+		}
+		spc := &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Namespace: w.namespace(k * syncsPerClass), Name: fmt.Sprintf("kv-%05d", k)},
+			Spec: spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: map[string]string{"keyvaultName": vault,
+				"tenantID": conformance.Tenant, "clientID": w.clients[ns], "objects": "array:\n" + strings.Join(objects, "")}}}
+		if err := w.c.Create(ctx, spc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createSyncs creates the SecretSyncs, 8 at a time.
+func (w *world) createSyncs(ctx context.Context) error {
+	return parallel(w.n, 8, func(i int) error {
+		ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: w.namespace(i), Name: fmt.Sprintf("app-%05d", i)},
+			Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: "workload", SecretProviderClassName: fmt.Sprintf("kv-%05d", w.class(i))}}
+		for j := range objectsPerClass {
+			ss.Spec.SecretObject.Data = append(ss.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{SourcePath: fmt.Sprintf("s%d", j), TargetKey: fmt.Sprintf("k%d", j)})
+		}
+		return w.c.Create(ctx, ss)
+	})
+}
+
+// waitSynced waits until every SecretSync's latest condition is a success.
+func (w *world) waitSynced(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		list := &ssv1alpha1.SecretSyncList{}
+		if err := w.c.List(ctx, list); err != nil {
+			return err
+		}
+		synced, failing := 0, ""
+		for _, ss := range list.Items {
+			if n := len(ss.Status.Conditions); n > 0 {
+				c := ss.Status.Conditions[n-1]
+				if c.Status == metav1.ConditionTrue {
+					synced++
+				} else if failing == "" {
+					failing = fmt.Sprintf("%s/%s: %s: %s", ss.Namespace, ss.Name, c.Reason, c.Message)
+				}
+			}
+		}
+		if synced == w.n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d SecretSyncs synced after %s (e.g. %s)", synced, w.n, timeout, failing)
+		}
+		sleep(ctx, 200*time.Millisecond)
+	}
+}
+
+// change sets a new version of one object of class 0 and waits for the
+// Secrets that read it.
+func (w *world) change(ctx context.Context, poll time.Duration) (*Change, error) {
+	before, err := read(ctx, w.env)
+	if err != nil {
+		return nil, err
+	}
+	const value = "kvsync-canary-0-0-v2"
+	start := time.Now()
+	if err := w.env.World.SetSecret(w.vaults[0], "s0", value, "", false); err != nil {
+		return nil, err
+	}
+	ch := &Change{Dependents: syncsPerClass}
+	deadline := start.Add(3*poll + 30*time.Second)
+	for {
+		updated := 0
+		for i := range syncsPerClass {
+			s := &corev1.Secret{}
+			if err := w.c.Get(ctx, client.ObjectKey{Namespace: w.namespace(i), Name: fmt.Sprintf("app-%05d", i)}, s); err == nil && string(s.Data["k0"]) == value {
+				updated++
+			}
+		}
+		if updated == syncsPerClass {
+			ch.LatencySeconds = time.Since(start).Seconds()
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%d of %d dependent Secrets updated %s after the change", updated, syncsPerClass, time.Since(start).Round(time.Second))
+		}
+		sleep(ctx, 100*time.Millisecond)
+	}
+	sleep(ctx, poll) // one more poll: nothing else may be written
+	after, err := read(ctx, w.env)
+	if err != nil {
+		return nil, err
+	}
+	ch.SecretWrites = diff(before, after, time.Since(start).Seconds()).SecretWrites
+	if ch.Events, err = w.events(ctx); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// events counts the Events of the SecretSyncs by reason, and resets the
+// count by remembering what was seen.
+func (w *world) events(ctx context.Context) (map[string]int, error) {
+	list := &eventsv1.EventList{}
+	if err := w.c.List(ctx, list); err != nil {
+		return nil, err
+	}
+	if w.seen == nil {
+		w.seen = map[string]bool{}
+	}
+	out := map[string]int{}
+	for _, e := range list.Items {
+		if w.seen[string(e.UID)] || e.Regarding.Kind != "SecretSync" {
+			continue
+		}
+		w.seen[string(e.UID)] = true
+		out[e.Type+" "+e.Reason]++
+	}
+	return out, nil
+}
+
+// memory measures the controller before and after creating unrelated 1 KiB
+// Secrets.
+func (w *world) memory(ctx context.Context, unrelated int, poll time.Duration) (*Memory, error) {
+	m := &Memory{Unrelated: unrelated}
+	rss, heap, cores, err := w.settle(ctx, poll)
+	if err != nil {
+		return nil, err
+	}
+	m.RSSBefore, m.HeapBefore, m.SteadyCores = rss, heap, cores
+	if err := w.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unrelated"}}); err != nil {
+		return nil, err
+	}
+	payload := []byte(strings.Repeat("x", 1024))
+	if err := parallel(unrelated, 16, func(i int) error {
+		return w.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "unrelated", Name: fmt.Sprintf("other-%05d", i)},
+			Data: map[string][]byte{"payload": payload}})
+	}); err != nil {
+		return nil, err
+	}
+	if m.RSSAfter, m.HeapAfter, _, err = w.settle(ctx, poll); err != nil {
+		return nil, err
+	}
+	m.RSSRatio, m.HeapRatio = m.RSSAfter/m.RSSBefore, m.HeapAfter/m.HeapBefore
+	return m, nil
+}
+
+// settle samples the controller's memory over two polls and returns the
+// lowest RSS and heap seen (after a GC) and the mean CPU.
+func (w *world) settle(ctx context.Context, poll time.Duration) (rss, heap, cores float64, err error) {
+	first, err := read(ctx, w.env)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	rss, heap = first.rss, first.heap
+	start := time.Now()
+	var last sample
+	for time.Since(start) < 2*poll {
+		sleep(ctx, poll/4)
+		if last, err = read(ctx, w.env); err != nil {
+			return 0, 0, 0, err
+		}
+		rss, heap = min(rss, last.rss), min(heap, last.heap)
+	}
+	return rss, heap, (last.cpu - first.cpu) / time.Since(start).Seconds(), nil
+}
+
+// parallel runs do(0..n-1) on workers goroutines and returns the first
+// error.
+func parallel(n, workers int, do func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				if err := do(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

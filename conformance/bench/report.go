@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is the JSON written by the command.
+type Report struct {
+	Machine  string    `json:"machine"`
+	Started  time.Time `json:"started"`
+	Duration string    `json:"duration"`
+	Poll     string    `json:"poll"`
+	Results  []Result  `json:"results"`
+}
+
+// print renders the results as tables.
+func (r Report) print(out io.Writer) {
+	fmt.Fprintf(out, "\nkvsync bench on %s, poll %s\n\n", r.Machine, r.Poll)
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "initial sync\tSecretSyncs\tseconds\tsyncs/s\tMounts\tvault requests\tEntra tokens\tSecret writes\tstatus writes\ttoken requests\tother writes\tcontroller cores\t")
+	for _, res := range r.Results {
+		c := res.Initial
+		fmt.Fprintf(w, "\t%d\t%.1f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.2f\t\n", res.SecretSyncs, res.SyncSeconds,
+			float64(res.SecretSyncs)/res.SyncSeconds, c.Mounts, c.VaultRequests, c.EntraTokens, c.SecretWrites, c.StatusWrites, c.TokenRequests, c.OtherWrites, c.CPUCores)
+	}
+	_ = w.Flush()
+	fmt.Fprintln(out)
+	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "steady state, per poll\tSecretSyncs\tSecret writes\tstatus writes\ttoken requests\tother writes\tMounts\tvault requests\tdistinct reads\tcontroller cores\t")
+	for _, res := range r.Results {
+		c := res.SteadyPerPoll
+		fmt.Fprintf(w, "\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%.3f\t\n", res.SecretSyncs, c.SecretWrites, c.StatusWrites, c.TokenRequests, c.OtherWrites,
+			c.Mounts, c.VaultRequests, res.DistinctReads, c.CPUCores)
+	}
+	_ = w.Flush()
+	fmt.Fprintln(out)
+	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "one value changes\tSecretSyncs\tdependents\tSecret writes\tlatency s\t")
+	for _, res := range r.Results {
+		if ch := res.Change; ch != nil {
+			fmt.Fprintf(w, "\t%d\t%d\t%.0f\t%.1f\t\n", res.SecretSyncs, ch.Dependents, ch.SecretWrites, ch.LatencySeconds)
+		}
+	}
+	_ = w.Flush()
+	for _, res := range r.Results {
+		if m := res.Memory; m != nil {
+			fmt.Fprintf(out, "\nmemory at %d SecretSyncs: RSS %.1f MiB -> %.1f MiB with %d unrelated Secrets (ratio %.2f); heap %.1f -> %.1f MiB (ratio %.2f); steady CPU %.3f cores\n",
+				res.SecretSyncs, m.RSSBefore/(1<<20), m.RSSAfter/(1<<20), m.Unrelated, m.RSSRatio, m.HeapBefore/(1<<20), m.HeapAfter/(1<<20), m.HeapRatio, m.SteadyCores)
+		}
+	}
+}
