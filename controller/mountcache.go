@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -32,6 +33,16 @@ type mountCache struct {
 
 	mu      sync.Mutex
 	entries map[mountKey]mountEntry
+	// flights are the Mount calls in progress, which routine checks of the
+	// same call wait for instead of calling the provider too.
+	flights map[mountKey]*flight
+}
+
+// flight is a Mount call in progress; files is set, on success, before
+// done is closed.
+type flight struct {
+	done  chan struct{}
+	files map[string][]byte
 }
 
 type mountEntry struct {
@@ -40,7 +51,7 @@ type mountEntry struct {
 }
 
 func newMountCache(ttl time.Duration) *mountCache {
-	return &mountCache{ttl: ttl, entries: map[mountKey]mountEntry{}}
+	return &mountCache{ttl: ttl, entries: map[mountKey]mountEntry{}, flights: map[mountKey]*flight{}}
 }
 
 // get returns the files of a Mount made for key that has not expired.
@@ -55,6 +66,54 @@ func (c *mountCache) get(key mountKey, now time.Time) (map[string][]byte, bool) 
 		return nil, false
 	}
 	return e.files, true
+}
+
+// wait returns the files of a Mount made for key that has not expired, or,
+// when the same call is in progress, waits for it and returns its files if
+// it succeeded.
+func (c *mountCache) wait(ctx context.Context, key mountKey, now time.Time) (map[string][]byte, bool) {
+	if c == nil || c.ttl <= 0 {
+		return nil, false
+	}
+	c.mu.Lock()
+	if e, ok := c.entries[key]; ok && now.Before(e.expires) {
+		c.mu.Unlock()
+		return e.files, true
+	}
+	f, ok := c.flights[key]
+	c.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	select {
+	case <-f.done:
+		return f.files, f.files != nil
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
+// begin records a Mount call for key in progress and returns the function
+// that ends it with its files (nil on failure). A call already in progress
+// is left as is, and its end is not this caller's.
+func (c *mountCache) begin(key mountKey) (end func(files map[string][]byte)) {
+	if c == nil || c.ttl <= 0 {
+		return func(map[string][]byte) {}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.flights[key]; ok {
+		return func(map[string][]byte) {}
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[key] = f
+	return func(files map[string][]byte) {
+		c.mu.Lock()
+		delete(c.flights, key)
+		c.mu.Unlock()
+		f.files = files
+		close(f.done)
+	}
 }
 
 // put records the files of a successful Mount and drops expired entries.

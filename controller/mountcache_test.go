@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -66,5 +67,31 @@ func TestOnlyRoutineChecksUseSharedMountResults(t *testing.T) {
 				t.Errorf("shareable = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestRoutineChecksWaitForTheSameMountInProgress(t *testing.T) {
+	c := newMountCache(10 * time.Second)
+	key := mountKey{provider: "azure", objects: "array: [a]"}
+	end := c.begin(key)
+	if again := c.begin(key); again == nil {
+		t.Fatal("a second begin returned nil")
+	}
+	got := make(chan map[string][]byte)
+	go func() {
+		files, _ := c.wait(context.Background(), key, time.Now())
+		got <- files
+	}()
+	files := map[string][]byte{"a": []byte("1")}
+	c.put(key, files, time.Now()) // as mount does: put, then end
+	end(files)
+	if files := <-got; string(files["a"]) != "1" {
+		t.Errorf("the waiter got %v, want the call's files", files)
+	}
+	// A failed call shares nothing: the waiter mounts itself.
+	end = c.begin(mountKey{objects: "b"})
+	go end(nil)
+	if _, ok := c.wait(context.Background(), mountKey{objects: "b"}, time.Now()); ok {
+		t.Error("a failed call's result was shared")
 	}
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"hash/fnv"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -158,7 +159,7 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 			return ctrl.Result{}, syncErr
 		}
 	}
-	return ctrl.Result{RequeueAfter: r.nextPoll()}, nil
+	return ctrl.Result{RequeueAfter: r.nextPoll(ss)}, nil
 }
 
 // patchStatus writes status when it differs from what ss holds and reports
@@ -303,13 +304,27 @@ func (r *SecretSyncReconciler) pollInterval() time.Duration {
 	return DefaultRotationPollInterval
 }
 
-// nextPoll is the delay to the next poll-triggered check.
-func (r *SecretSyncReconciler) nextPoll() time.Duration {
+// nextPoll is the delay to the next poll-triggered check of ss. The
+// SecretSyncs of one class check together, on a grid of the poll interval
+// whose phase is set by the class's namespace and name: they then share one
+// read of the vault per poll (see mountCache) and different classes spread
+// over the interval. A grid point less than half an interval away is
+// skipped, so checks are between half and one and a half intervals apart
+// (exactly one interval in the steady state). Jitter is added on top.
+func (r *SecretSyncReconciler) nextPoll(ss *ssv1alpha1.SecretSync) time.Duration {
 	d := r.pollInterval()
-	if r.Jitter > 0 {
-		d += rand.N(r.Jitter)
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(ss.Namespace + "/" + ss.Spec.SecretProviderClassName))
+	phase := time.Duration(h.Sum64() % uint64(d))
+	offset := (time.Duration(r.now().UnixNano()%int64(d)) - phase + d) % d
+	next := d - offset
+	if next < d/2 {
+		next += d
 	}
-	return d
+	if r.Jitter > 0 {
+		next += rand.N(r.Jitter)
+	}
+	return next
 }
 
 func (r *SecretSyncReconciler) tokenAudience() string {

@@ -180,29 +180,35 @@ func (v *vaultLimiters) wait(ctx context.Context, class *spcv1.SecretProviderCla
 // mount runs the plans, in order, and returns their results. Failures that
 // concern the class or the controller rather than the objects end the pass.
 // When shared is true, a result another SecretSync got for the same call
-// moments ago is used instead of calling the provider again.
+// moments ago, or is getting now, is used instead of calling the provider
+// again.
 func (r *SecretSyncReconciler) mount(ctx context.Context, ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, attrs map[string]string, plans []mountPlan, shared bool) ([]mountResult, *syncError) {
 	provider := string(class.Spec.Provider)
 	results := make([]mountResult, 0, len(plans))
 	for _, plan := range plans {
 		key := mountKey{provider: provider, class: class.UID, generation: class.Generation, namespace: ss.Namespace,
 			serviceAccount: ss.Spec.ServiceAccountName, objects: plan.objects}
-		if files, ok := r.mounts.get(key, r.now()); ok && shared {
-			results = append(results, mountResult{plan: plan, files: files})
-			continue
+		if shared {
+			if files, ok := r.mounts.wait(ctx, key, r.now()); ok {
+				results = append(results, mountResult{plan: plan, files: files})
+				continue
+			}
 		}
+		end := r.mounts.begin(key)
 		a := attrs
 		if plan.objects != "" {
 			a = maps.Clone(attrs)
 			a[objectsParameter] = plan.objects
 		}
 		if err := r.limiters.wait(ctx, class); err != nil {
+			end(nil)
 			return nil, fail(ssv1alpha1.ReasonProviderError, true, err, "waiting for the vault rate limit of provider %q: %v", provider, err)
 		}
 		start := r.now()
 		resp, err := r.Providers.Mount(ctx, provider, csiprovider.MountRequest{Attributes: a, Permission: 0o644})
 		observeMount(provider, err, r.now().Sub(start))
 		if err != nil {
+			end(nil)
 			if serr := classFailure(class.Name, provider, err); serr != nil {
 				return nil, serr
 			}
@@ -211,9 +217,11 @@ func (r *SecretSyncReconciler) mount(ctx context.Context, ss *ssv1alpha1.SecretS
 		}
 		files, serr := responseFiles(provider, resp)
 		if serr != nil {
+			end(nil)
 			return nil, serr
 		}
 		r.mounts.put(key, files, r.now())
+		end(files)
 		results = append(results, mountResult{plan: plan, files: files})
 	}
 	return results, nil

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -87,19 +88,48 @@ func TestTokenRequestFailuresAreClassified(t *testing.T) {
 
 func TestPollsAreSpreadByJitter(t *testing.T) {
 	r := &SecretSyncReconciler{RotationPollInterval: time.Minute, Jitter: 10 * time.Second}
+	ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"}, Spec: ssv1alpha1.SecretSyncSpec{SecretProviderClassName: "kv"}}
 	seen := map[time.Duration]bool{}
 	for range 50 {
-		d := r.nextPoll()
-		if d < time.Minute || d >= time.Minute+10*time.Second {
-			t.Fatalf("nextPoll = %s, want within [1m, 1m10s)", d)
+		d := r.nextPoll(ss)
+		if d < 30*time.Second || d >= 100*time.Second {
+			t.Fatalf("nextPoll = %s, want within [30s, 1m40s)", d)
 		}
 		seen[d] = true
 	}
 	if len(seen) < 2 {
 		t.Error("jitter did not vary the poll")
 	}
-	if d := (&SecretSyncReconciler{}).nextPoll(); d != DefaultRotationPollInterval {
-		t.Errorf("default poll = %s, want %s", d, DefaultRotationPollInterval)
+}
+
+func TestTheSecretSyncsOfAClassPollTogetherOnceAnInterval(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	r := &SecretSyncReconciler{RotationPollInterval: time.Minute, Now: func() time.Time { return now }}
+	of := func(ns, class string) *ssv1alpha1.SecretSync {
+		return &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns}, Spec: ssv1alpha1.SecretSyncSpec{SecretProviderClassName: class}}
+	}
+	a := now.Add(r.nextPoll(of("ns", "kv")))
+	// Another SecretSync of the class, checked 17 s later, polls at the
+	// same moment.
+	now = now.Add(17 * time.Second)
+	if b := now.Add(r.nextPoll(of("ns", "kv"))); !b.Equal(a) && !b.Equal(a.Add(time.Minute)) {
+		t.Errorf("two SecretSyncs of one class poll at %s and %s", a, b)
+	}
+	// At its grid point, the next poll is one interval later.
+	now = a
+	if d := r.nextPoll(of("ns", "kv")); d != time.Minute {
+		t.Errorf("steady-state interval = %s, want 1m", d)
+	}
+	// Classes spread over the interval.
+	phases := map[time.Duration]bool{}
+	for i := range 20 {
+		phases[r.nextPoll(of("ns", fmt.Sprintf("kv-%d", i)))] = true
+	}
+	if len(phases) < 10 {
+		t.Errorf("20 classes poll at %d moments", len(phases))
+	}
+	if d := (&SecretSyncReconciler{}).nextPoll(of("ns", "kv")); d < DefaultRotationPollInterval/2 || d >= DefaultRotationPollInterval*3/2 {
+		t.Errorf("default poll = %s", d)
 	}
 }
 
