@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,6 +33,7 @@ type tokenCache struct {
 
 	mu     sync.Mutex
 	tokens map[tokenKey]cachedToken
+	flight singleflight.Group
 }
 
 type tokenKey struct{ namespace, name, audience string }
@@ -51,7 +53,17 @@ func (c *tokenCache) tokensAttribute(ctx context.Context, ss *ssv1alpha1.SecretS
 	t, ok := c.tokens[key]
 	c.mu.Unlock()
 	if !ok || now.After(t.refreshAt) {
-		status, serr := c.request(ctx, ss)
+		// Checks of SecretSyncs of one ServiceAccount that miss together
+		// share one token request.
+		type answer struct {
+			status authenticationv1.TokenRequestStatus
+			serr   *syncError
+		}
+		v, _, _ := c.flight.Do(key.namespace+"/"+key.name+"/"+key.audience, func() (any, error) {
+			status, serr := c.request(ctx, ss)
+			return answer{status, serr}, nil
+		})
+		status, serr := v.(answer).status, v.(answer).serr
 		if serr != nil {
 			return "", serr
 		}

@@ -136,3 +136,35 @@ func TestTheSecretSyncsOfAClassPollTogetherOnceAnInterval(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+func TestChecksOfOneServiceAccountShareOneTokenRequest(t *testing.T) {
+	var mu sync.Mutex
+	requests := 0
+	release := make(chan struct{})
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		SubResourceCreate: func(ctx context.Context, _ client.Client, _ string, _ client.Object, sub client.Object, _ ...client.SubResourceCreateOption) error {
+			mu.Lock()
+			requests++
+			mu.Unlock()
+			<-release
+			sub.(*authenticationv1.TokenRequest).Status = authenticationv1.TokenRequestStatus{Token: "t", ExpirationTimestamp: metav1.NewTime(time.Now().Add(10 * time.Minute))}
+			return nil
+		},
+	}).Build()
+	cache := &tokenCache{client: c, audience: "api://AzureADTokenExchange", now: time.Now, tokens: map[tokenKey]cachedToken{}}
+	ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"}, Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: "workload"}}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, serr := cache.tokensAttribute(context.Background(), ss); serr != nil {
+				t.Error(serr.message)
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond) // let every check miss the cache
+	close(release)
+	wg.Wait()
+	if requests != 1 {
+		t.Errorf("%d token requests for 8 simultaneous checks, want 1", requests)
+	}
+}
