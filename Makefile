@@ -74,10 +74,16 @@ conformance-external: ## Run the scenarios with the controller, provider and fak
 	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_CONFORMANCE_MODE=external KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)/external" \
 		$(GINKGO) $(GINKGO_PROCS) --junit-report=junit-external.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
 
+# BENCH_SIZES and BENCH_POLL shape the scale harness (conformance/bench).
+BENCH_SIZES ?= 100,1000,5000
+BENCH_POLL ?= 20s
+
 .PHONY: bench
-bench: ## Run the benchmarks (speed and memory targets live here, not in timed tests).
-	@mkdir -p $(REPORTS)
+bench: ## Run the micro-benchmarks and the scale harness (speed and memory targets live here, not in timed tests).
+	@mkdir -p $(REPORTS) $(ARTIFACTS)
 	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) test -run '^$$' -bench . -benchmem ./... 2>&1 | tee $(REPORTS)/bench.txt
+	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) run ./conformance/bench --sizes=$(BENCH_SIZES) --poll=$(BENCH_POLL) \
+		--out=$(ARTIFACTS)/bench.json --log=$(ARTIFACTS)/bench.log 2>&1 | tee $(REPORTS)/bench-scale.txt
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 60s).

@@ -287,7 +287,22 @@ func CacheOptions() cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Label: labels.NewSelector().Add(*managed)},
 		},
+		DefaultTransform: trimManagedFields,
 	}
+}
+
+// trimManagedFields drops the field sets of cached objects' managed fields,
+// the bulk of an applied object, keeping who manages them (isOwnWrite
+// reads the managers).
+func trimManagedFields(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok {
+		managed := o.GetManagedFields()
+		for i := range managed {
+			managed[i].FieldsV1 = nil
+		}
+		o.SetManagedFields(managed)
+	}
+	return obj, nil
 }
 
 func (r *SecretSyncReconciler) now() time.Time {

@@ -43,6 +43,10 @@ type Result struct {
 	InitialEvents map[string]int `json:"initialEvents"`
 	// SteadyPerPoll are the steady state's counts per poll.
 	SteadyPerPoll Counts `json:"steadyPerPoll"`
+	// RSSBytes and HeapBytes are the controller's memory at the end of
+	// the steady state.
+	RSSBytes  float64 `json:"rssBytes"`
+	HeapBytes float64 `json:"heapBytes"`
 	// DistinctReads is the number of distinct (identity, vault, object,
 	// version) a poll must read at least.
 	DistinctReads int     `json:"distinctReads"`
@@ -142,6 +146,7 @@ func measure(ctx context.Context, o options, n, unrelated int, log io.Writer) (R
 	}
 	res.SteadyPerPoll = diff(before, after, window.Seconds()).per(float64(o.polls))
 	res.SteadyPerPoll.CPUCores = diff(before, after, window.Seconds()).CPUCores
+	res.RSSBytes, res.HeapBytes = after.rss, after.heap
 
 	// 3. One value changes.
 	if res.Change, err = w.change(ctx, o.poll); err != nil {

@@ -29,11 +29,11 @@ func (r Report) print(out io.Writer) {
 	_ = w.Flush()
 	fmt.Fprintln(out)
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "steady state, per poll\tSecretSyncs\tSecret writes\tstatus writes\ttoken requests\tother writes\tMounts\tvault requests\tdistinct reads\tcontroller cores\t")
+	fmt.Fprintln(w, "steady state, per poll\tSecretSyncs\tSecret writes\tstatus writes\ttoken requests\tother writes\tMounts\tvault requests\tdistinct reads\tcontroller cores\tRSS MiB\theap MiB\t")
 	for _, res := range r.Results {
 		c := res.SteadyPerPoll
-		fmt.Fprintf(w, "\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%.3f\t\n", res.SecretSyncs, c.SecretWrites, c.StatusWrites, c.TokenRequests, c.OtherWrites,
-			c.Mounts, c.VaultRequests, res.DistinctReads, c.CPUCores)
+		fmt.Fprintf(w, "\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%.3f\t%.1f\t%.1f\t\n", res.SecretSyncs, c.SecretWrites, c.StatusWrites, c.TokenRequests, c.OtherWrites,
+			c.Mounts, c.VaultRequests, res.DistinctReads, c.CPUCores, res.RSSBytes/(1<<20), res.HeapBytes/(1<<20))
 	}
 	_ = w.Flush()
 	fmt.Fprintln(out)

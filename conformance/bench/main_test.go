@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTheControllerDoesTheLeastWork runs the harness on a small world and
+// holds the counts to the floor: one Mount per object and one Secret and
+// status write per SecretSync to sync; nothing written and one read per
+// distinct object in the steady state; only the dependents written when a
+// value changes; memory flat with unrelated Secrets. Counts, not times, so
+// the test is stable on a loaded machine.
+func TestTheControllerDoesTheLeastWork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the components")
+	}
+	dir := t.TempDir()
+	o := options{sizes: []int{20}, poll: 3 * time.Second, polls: 2, unrelated: 500, out: filepath.Join(dir, "bench.json"),
+		log: filepath.Join(dir, "bench.log"), moduleRoot: filepath.Join("..", "..")}
+	var out bytes.Buffer
+	if err := run(context.Background(), o, &out); err != nil {
+		log, _ := os.ReadFile(o.log)
+		t.Fatalf("bench: %v\n%s\n%s", err, out.String(), tail(string(log), 3000))
+	}
+	raw, err := os.ReadFile(o.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report Report
+	if err := json.Unmarshal(raw, &report); err != nil {
+		t.Fatal(err)
+	}
+	r := report.Results[0]
+	checks := []struct {
+		what      string
+		got, want float64
+	}{
+		{"initial Mounts (one per object per SecretSync)", r.Initial.Mounts, 60},
+		{"initial Secret writes", r.Initial.SecretWrites, 20},
+		{"initial status writes", r.Initial.StatusWrites, 20},
+		{"initial token requests (one ServiceAccount)", r.Initial.TokenRequests, 1},
+		{"steady Secret writes per poll", r.SteadyPerPoll.SecretWrites, 0},
+		{"steady status writes per poll", r.SteadyPerPoll.StatusWrites, 0},
+		{"steady token requests per poll", r.SteadyPerPoll.TokenRequests, 0},
+		{"Secret writes after one value changed (its dependents)", r.Change.SecretWrites, 10},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
+		}
+	}
+	if m := r.SteadyPerPoll.Mounts; m < float64(r.DistinctReads) || m > float64(r.DistinctReads)*1.5 {
+		t.Errorf("steady Mounts per poll = %v, want about the %d distinct reads", m, r.DistinctReads)
+	}
+	if r.Memory == nil || r.Memory.HeapRatio > 1.25 {
+		t.Errorf("memory with unrelated Secrets: %+v", r.Memory)
+	}
+	if !strings.Contains(out.String(), "steady state, per poll") {
+		t.Errorf("no table printed:\n%s", out.String())
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
