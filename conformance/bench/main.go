@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kvsync/kvsync/conformance"
 )
 
 // options are the command's flags.
@@ -77,6 +79,15 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer logFile.Close()
 	report := Report{Machine: machine(), Started: time.Now(), Poll: o.poll.String()}
+	start := time.Now()
+	embedded, err := conformance.Start(ctx, conformance.Options{CRDDir: filepath.Join(o.moduleRoot, "deploy", "crds"), PollInterval: o.poll, Log: logFile})
+	if err != nil {
+		return fmt.Errorf("starting the embedded environment: %w", err)
+	}
+	report.EmbeddedStartSeconds = time.Since(start).Seconds()
+	if err := embedded.Stop(); err != nil {
+		return err
+	}
 	for i, n := range o.sizes {
 		unrelated := 0
 		if i == len(o.sizes)-1 {

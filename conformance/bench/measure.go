@@ -35,6 +35,9 @@ const (
 // Result is the measurement of one size.
 type Result struct {
 	SecretSyncs int `json:"secretSyncs"`
+	// StartSeconds is the time to start the components (envtest included)
+	// and install the chart's RBAC and policies.
+	StartSeconds float64 `json:"startSeconds"`
 	// SyncSeconds is the time from the first SecretSync created to all of
 	// them synced.
 	SyncSeconds float64 `json:"syncSeconds"`
@@ -91,12 +94,14 @@ type world struct {
 func measure(ctx context.Context, o options, n, unrelated int, log io.Writer) (Result, error) {
 	res := Result{SecretSyncs: n, DistinctReads: n / syncsPerClass * objectsPerClass}
 	args := append([]string{fmt.Sprintf("--max-mounts-per-vault-per-second=%v", controller.DefaultMountsPerVaultPerSecond)}, o.controller...)
+	started := time.Now()
 	env, err := conformance.StartExternal(ctx, conformance.ExternalOptions{ModuleRoot: o.moduleRoot, ControllerArgs: args,
 		Options: conformance.Options{CRDDir: filepath.Join(o.moduleRoot, "deploy", "crds"), PollInterval: o.poll, Log: log}})
 	if err != nil {
 		return res, err
 	}
 	defer func() { _ = env.Stop() }()
+	res.StartSeconds = time.Since(started).Seconds()
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = 2000, 4000 // the harness is not what is measured
 	c, err := client.New(cfg, client.Options{Scheme: env.Client.Scheme()})

@@ -13,12 +13,22 @@ type Report struct {
 	Started  time.Time `json:"started"`
 	Duration string    `json:"duration"`
 	Poll     string    `json:"poll"`
-	Results  []Result  `json:"results"`
+	// EmbeddedStartSeconds is the time to start `make conformance`'s
+	// environment: envtest, fakevault, the provider and the controller in
+	// process.
+	EmbeddedStartSeconds float64  `json:"embeddedStartSeconds"`
+	Results              []Result `json:"results"`
 }
 
 // print renders the results as tables.
 func (r Report) print(out io.Writer) {
 	fmt.Fprintf(out, "\nkvsync bench on %s, poll %s\n\n", r.Machine, r.Poll)
+	fmt.Fprintf(out, "environment start: embedded (envtest, fakevault, provider, controller in process) %.1f s;", r.EmbeddedStartSeconds)
+	for _, res := range r.Results {
+		fmt.Fprintf(out, " external at %d %.1f s;", res.SecretSyncs, res.StartSeconds)
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintln(out)
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "initial sync\tSecretSyncs\tseconds\tsyncs/s\tMounts\tvault requests\tEntra tokens\tSecret writes\tstatus writes\ttoken requests\tother writes\tcontroller cores\t")
 	for _, res := range r.Results {
