@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -122,7 +121,7 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 }
 
 // controllerRelease is the chart release the external mode installs.
-var controllerRelease = deploy.Release{Name: "kvsync", Namespace: "kvsync-system"}
+var controllerRelease = deploy.Release{Name: "kvsync", Namespace: "kvsync-system", CreateNamespace: true}
 
 // installController applies the chart's objects for controllerRelease and
 // writes a kubeconfig that acts as the chart's ServiceAccount. It waits
@@ -132,11 +131,7 @@ func (e *Environment) installController(ctx context.Context, dir string) (string
 	if err != nil {
 		return "", err
 	}
-	ns := &unstructured.Unstructured{}
-	ns.SetAPIVersion("v1")
-	ns.SetKind("Namespace")
-	ns.SetName(controllerRelease.Namespace)
-	if err := deploy.Apply(ctx, e.Client, append([]*unstructured.Unstructured{ns}, deploy.Without(objs, "CustomResourceDefinition")...)); err != nil {
+	if err := deploy.Apply(ctx, e.Client, deploy.Without(objs, "CustomResourceDefinition")); err != nil {
 		return "", fmt.Errorf("installing the chart: %w", err)
 	}
 	sa := deploy.Select(objs, "ServiceAccount")[0]

@@ -49,6 +49,9 @@ type Release struct {
 	// chart's kubeVersion and seen by templates as .Capabilities.KubeVersion;
 	// empty means TestedKubeVersion.
 	KubeVersion string
+	// CreateNamespace adds the release's Namespace to the objects, as
+	// `helm install --create-namespace` creates it.
+	CreateNamespace bool
 }
 
 // TestedKubeVersion is the Kubernetes version kvsync is built and tested
@@ -115,6 +118,13 @@ func RenderChart(release Release, values map[string]any) ([]*unstructured.Unstru
 		return nil, fmt.Errorf("rendering the chart: %w", err)
 	}
 	var objs []*unstructured.Unstructured
+	if release.CreateNamespace {
+		ns := &unstructured.Unstructured{}
+		ns.SetAPIVersion("v1")
+		ns.SetKind("Namespace")
+		ns.SetName(release.Namespace)
+		objs = append(objs, ns)
+	}
 	for _, crd := range ch.CRDObjects() {
 		o, err := Decode(crd.File.Data)
 		if err != nil {

@@ -46,14 +46,6 @@ func startAPIServer(t *testing.T) (*rest.Config, client.Client) {
 	return cfg, c
 }
 
-func namespace(name string) *unstructured.Unstructured {
-	ns := &unstructured.Unstructured{}
-	ns.SetAPIVersion("v1")
-	ns.SetKind("Namespace")
-	ns.SetName(name)
-	return ns
-}
-
 func countKinds(objs []*unstructured.Unstructured) map[string]int {
 	kinds := map[string]int{}
 	for _, o := range objs {
@@ -106,19 +98,19 @@ spec:
 // library, with the opt-in ServiceMonitor, and applies every object with
 // server-side apply: the API server must accept all of them.
 func TestTheHelmChartAppliesToAnAPIServer(t *testing.T) {
-	rel := deploy.Release{Name: "kvsync", Namespace: "secrets-sync"}
+	rel := deploy.Release{Name: "kvsync", Namespace: "secrets-sync", CreateNamespace: true}
 	objs, err := deploy.RenderChart(rel, map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"CustomResourceDefinition": 2, "ServiceAccount": 1, "ClusterRole": 1,
+	want := map[string]int{"Namespace": 1, "CustomResourceDefinition": 2, "ServiceAccount": 1, "ClusterRole": 1,
 		"ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 1, "ServiceMonitor": 1,
 		"ValidatingAdmissionPolicy": 3, "ValidatingAdmissionPolicyBinding": 3}
 	if got := countKinds(objs); !reflect.DeepEqual(got, want) {
 		t.Errorf("rendered %v, want %v", got, want)
 	}
 	for _, o := range objs {
-		if ns := o.GetNamespace(); ns != "" && ns != rel.Namespace {
+		if ns := o.GetNamespace(); o.GetKind() != "Namespace" && ns != "" && ns != rel.Namespace {
 			t.Errorf("%s %s is in namespace %q, want the release's %q", o.GetKind(), o.GetName(), ns, rel.Namespace)
 		}
 	}
@@ -127,7 +119,7 @@ func TestTheHelmChartAppliesToAnAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, c := startAPIServer(t)
-	if err := deploy.Apply(context.Background(), c, append(append(crd, namespace(rel.Namespace)), objs...)); err != nil {
+	if err := deploy.Apply(context.Background(), c, append(crd, objs...)); err != nil {
 		t.Error(err)
 	}
 }
@@ -281,11 +273,11 @@ func TestTheShippedPoliciesHoldTheControllerToItsJob(t *testing.T) {
 		testPolicies(t, objs, "kvsync-system", "kvsync-controller", "kvsync-sync-hash-key")
 	})
 	t.Run("helm", func(t *testing.T) {
-		objs, err := deploy.RenderChart(deploy.Release{Name: "sync", Namespace: "secrets"}, nil)
+		objs, err := deploy.RenderChart(deploy.Release{Name: "sync", Namespace: "secrets", CreateNamespace: true}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		testPolicies(t, append(objs, namespace("secrets")), "secrets", "sync-kvsync-controller", "sync-kvsync-sync-hash-key")
+		testPolicies(t, objs, "secrets", "sync-kvsync-controller", "sync-kvsync-sync-hash-key")
 	})
 }
 

@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	var objs []*unstructured.Unstructured
-	rel := deploy.Release{Name: *release, Namespace: *namespace}
+	rel := deploy.Release{Name: *release, Namespace: *namespace, CreateNamespace: true}
 	var c client.Client
 	if cmd == "apply" {
 		if *kubeconfig == "" {
@@ -107,11 +107,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		objs, err = deploy.RenderKustomize(*kustomize)
 	} else {
 		objs, err = deploy.RenderChart(rel, values)
-		ns := &unstructured.Unstructured{}
-		ns.SetAPIVersion("v1")
-		ns.SetKind("Namespace")
-		ns.SetName(rel.Namespace)
-		objs = append([]*unstructured.Unstructured{ns}, objs...)
 	}
 	if err != nil {
 		return err

@@ -268,21 +268,18 @@ func chartValues(tag string) map[string]any {
 // chart.
 func installController(ctx context.Context, c client.Client, tag string, ca []byte) error {
 	rel := deploy.KustomizeRelease
+	rel.CreateNamespace = true
 	objs, err := deploy.RenderChart(rel, chartValues(tag))
 	if err != nil {
 		return err
 	}
-	ns := &unstructured.Unstructured{}
-	ns.SetAPIVersion("v1")
-	ns.SetKind("Namespace")
-	ns.SetName(rel.Namespace)
 	cm := &corev1.ConfigMap{TypeMeta: typeMeta("v1", "ConfigMap"), ObjectMeta: metav1.ObjectMeta{Namespace: rel.Namespace, Name: caConfigMap},
 		Data: map[string]string{"ca.pem": string(ca)}}
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cm)
 	if err != nil {
 		return err
 	}
-	return deploy.Apply(ctx, c, append([]*unstructured.Unstructured{ns, {Object: u}}, objs...))
+	return deploy.Apply(ctx, c, append([]*unstructured.Unstructured{{Object: u}}, objs...))
 }
 
 // waitAvailable waits until a Deployment has an available replica.
