@@ -40,7 +40,9 @@ const DefaultTokenAudience = "api://AzureADTokenExchange"
 // the secret store when nothing else triggers a check.
 const DefaultRotationPollInterval = time.Hour
 
-// Backoff of a SecretSync whose check failed transiently.
+// Backoff of a SecretSync whose check failed transiently; it never exceeds
+// the poll interval, so a failing SecretSync is checked at least as often
+// as a healthy one and recovers within a poll of its cause going away.
 const (
 	failureBaseDelay = time.Second
 	failureMaxDelay  = 5 * time.Minute
@@ -228,7 +230,7 @@ func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(r.MaxConcurrentSyncs, 1),
 			RateLimiter: workqueue.NewTypedMaxOfRateLimiter(
-				workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](failureBaseDelay, failureMaxDelay),
+				workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](failureBaseDelay, min(failureMaxDelay, r.pollInterval())),
 				&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(50), 500)},
 			),
 		}).

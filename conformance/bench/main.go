@@ -32,6 +32,7 @@ type options struct {
 	poll       time.Duration
 	polls      int
 	unrelated  int
+	outage     time.Duration
 	out        string
 	moduleRoot string
 	log        string
@@ -45,6 +46,7 @@ func main() {
 	flag.DurationVar(&o.poll, "poll", 10*time.Second, "The controller's rotation poll interval")
 	flag.IntVar(&o.polls, "polls", 2, "Polls measured in the steady state")
 	flag.IntVar(&o.unrelated, "unrelated-secrets", 10000, "Unrelated 1 KiB Secrets created for the memory measurement at the largest size (0 skips it)")
+	flag.DurationVar(&o.outage, "outage", 0, "How long every vault answers 503 at the largest size, to measure the failure cost and the recovery (0 skips it)")
 	flag.StringVar(&o.out, "out", "_artifacts/bench.json", "Where the JSON results go")
 	flag.StringVar(&o.moduleRoot, "module-root", ".", "The kvsync module, to build the binaries from")
 	flag.StringVar(&o.log, "log", "_artifacts/bench.log", "Where the components' logs go")
@@ -89,12 +91,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	for i, n := range o.sizes {
-		unrelated := 0
-		if i == len(o.sizes)-1 {
-			unrelated = o.unrelated
-		}
 		fmt.Fprintf(out, "measuring %d SecretSyncs...\n", n)
-		r, err := measure(ctx, o, n, unrelated, logFile)
+		r, err := measure(ctx, o, n, i == len(o.sizes)-1, logFile)
 		if err != nil {
 			return fmt.Errorf("%d SecretSyncs: %w", n, err)
 		}

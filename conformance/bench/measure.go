@@ -21,6 +21,7 @@ import (
 	"github.com/kvsync/kvsync/controller"
 	"github.com/kvsync/kvsync/fakevault/entra"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
+	"github.com/kvsync/kvsync/faults"
 )
 
 // Layout of the measured world: one SecretProviderClass (and vault) per 10
@@ -54,6 +55,7 @@ type Result struct {
 	// version) a poll must read at least.
 	DistinctReads int     `json:"distinctReads"`
 	Change        *Change `json:"change,omitempty"`
+	Outage        *Outage `json:"outage,omitempty"`
 	Memory        *Memory `json:"memory,omitempty"`
 }
 
@@ -67,6 +69,21 @@ type Change struct {
 	LatencySeconds float64 `json:"latencySeconds"`
 	// Events counts the Events from the change on, by reason.
 	Events map[string]int `json:"events"`
+}
+
+// Outage is every vault answering 503 for a while, then coming back.
+type Outage struct {
+	Seconds float64 `json:"seconds"`
+	// VaultRequestsPerMinute is the mean rate the vaults received during
+	// the outage; PeakPerMinute the highest rate over a 10 s window.
+	VaultRequestsPerMinute float64 `json:"vaultRequestsPerMinute"`
+	PeakPerMinute          float64 `json:"peakPerMinute"`
+	// SecretWrites during the outage: a failure never touches a Secret.
+	SecretWrites float64 `json:"secretWrites"`
+	StatusWrites float64 `json:"statusWrites"`
+	// RecoverySeconds is from the vaults' return to every SecretSync
+	// synced again.
+	RecoverySeconds float64 `json:"recoverySeconds"`
 }
 
 // Memory is the controller's memory without and with unrelated Secrets.
@@ -91,7 +108,9 @@ type world struct {
 	seen    map[string]bool
 }
 
-func measure(ctx context.Context, o options, n, unrelated int, log io.Writer) (Result, error) {
+// measure measures n SecretSyncs; the outage and the memory with unrelated
+// Secrets are measured at the largest size only.
+func measure(ctx context.Context, o options, n int, largest bool, log io.Writer) (Result, error) {
 	res := Result{SecretSyncs: n, DistinctReads: n / syncsPerClass * objectsPerClass}
 	args := append([]string{fmt.Sprintf("--max-mounts-per-vault-per-second=%v", controller.DefaultMountsPerVaultPerSecond)}, o.controller...)
 	started := time.Now()
@@ -158,9 +177,16 @@ func measure(ctx context.Context, o options, n, unrelated int, log io.Writer) (R
 		return res, err
 	}
 
-	// 4. Memory with unrelated Secrets.
-	if unrelated > 0 {
-		if res.Memory, err = w.memory(ctx, unrelated, o.poll); err != nil {
+	// 4. Every vault down, then back.
+	if o.outage > 0 && largest {
+		if res.Outage, err = w.outage(ctx, o.outage); err != nil {
+			return res, err
+		}
+	}
+
+	// 5. Memory with unrelated Secrets.
+	if o.unrelated > 0 && largest {
+		if res.Memory, err = w.memory(ctx, o.unrelated, o.poll); err != nil {
 			return res, err
 		}
 	}
@@ -317,6 +343,44 @@ func (w *world) events(ctx context.Context) (map[string]int, error) {
 		w.seen[string(e.UID)] = true
 		out[e.Type+" "+e.Reason]++
 	}
+	return out, nil
+}
+
+// outage makes every vault answer 503 ServiceUnavailable for d, counting
+// what the vaults and the API server receive, then waits for every
+// SecretSync to be synced again.
+func (w *world) outage(ctx context.Context, d time.Duration) (*Outage, error) {
+	before, err := read(ctx, w.env)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.env.World.AddFault(faults.Fault{Name: "bench-outage", Kind: faults.VaultError, Status: 503, Code: "ServiceUnavailable",
+		Message: "The service is unavailable (bench outage)."}); err != nil {
+		return nil, err
+	}
+	out := &Outage{}
+	start := time.Now()
+	last := before
+	for time.Since(start) < d {
+		sleep(ctx, 10*time.Second)
+		now, err := read(ctx, w.env)
+		if err != nil {
+			w.env.World.ClearFault("bench-outage")
+			return nil, err
+		}
+		out.PeakPerMinute = max(out.PeakPerMinute, (now.vault-last.vault)*6)
+		last = now
+	}
+	w.env.World.ClearFault("bench-outage")
+	out.Seconds = time.Since(start).Seconds()
+	c := diff(before, last, out.Seconds)
+	out.VaultRequestsPerMinute = c.VaultRequests / out.Seconds * 60
+	out.SecretWrites, out.StatusWrites = c.SecretWrites, c.StatusWrites
+	back := time.Now()
+	if err := w.waitSynced(ctx, 15*time.Minute); err != nil {
+		return nil, fmt.Errorf("after the outage: %w", err)
+	}
+	out.RecoverySeconds = time.Since(back).Seconds()
 	return out, nil
 }
 

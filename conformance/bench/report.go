@@ -56,6 +56,12 @@ func (r Report) print(out io.Writer) {
 	}
 	_ = w.Flush()
 	for _, res := range r.Results {
+		if x := res.Outage; x != nil {
+			fmt.Fprintf(out, "\nevery vault down %.0f s at %d SecretSyncs: %.0f vault requests/min (peak %.0f), %.0f Secret writes, %.0f status writes; all synced %.1f s after the vaults came back\n",
+				x.Seconds, res.SecretSyncs, x.VaultRequestsPerMinute, x.PeakPerMinute, x.SecretWrites, x.StatusWrites, x.RecoverySeconds)
+		}
+	}
+	for _, res := range r.Results {
 		if m := res.Memory; m != nil {
 			fmt.Fprintf(out, "\nmemory at %d SecretSyncs: RSS %.1f MiB -> %.1f MiB with %d unrelated Secrets (ratio %.2f); heap %.1f -> %.1f MiB (ratio %.2f); steady CPU %.3f cores\n",
 				res.SecretSyncs, m.RSSBefore/(1<<20), m.RSSAfter/(1<<20), m.Unrelated, m.RSSRatio, m.HeapBefore/(1<<20), m.HeapAfter/(1<<20), m.HeapRatio, m.SteadyCores)
