@@ -54,20 +54,6 @@ func newMountCache(ttl time.Duration) *mountCache {
 	return &mountCache{ttl: ttl, entries: map[mountKey]mountEntry{}, flights: map[mountKey]*flight{}}
 }
 
-// get returns the files of a Mount made for key that has not expired.
-func (c *mountCache) get(key mountKey, now time.Time) (map[string][]byte, bool) {
-	if c == nil || c.ttl <= 0 {
-		return nil, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	if !ok || !now.Before(e.expires) {
-		return nil, false
-	}
-	return e.files, true
-}
-
 // wait returns the files of a Mount made for key that has not expired, or,
 // when the same call is in progress, waits for it and returns its files if
 // it succeeded.

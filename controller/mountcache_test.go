@@ -17,10 +17,10 @@ func TestMountResultsAreSharedOnlyForTheSameCallWithinTheWindow(t *testing.T) {
 	key := mountKey{provider: "azure", class: "uid", generation: 1, namespace: "ns", serviceAccount: "sa", objects: "array: [a]"}
 	c.put(key, map[string][]byte{"a": []byte("1")}, now)
 
-	if _, ok := c.get(key, now.Add(9*time.Second)); !ok {
+	if _, ok := c.wait(context.Background(), key, now.Add(9*time.Second)); !ok {
 		t.Error("a result 9s old was not shared")
 	}
-	if _, ok := c.get(key, now.Add(10*time.Second)); ok {
+	if _, ok := c.wait(context.Background(), key, now.Add(10*time.Second)); ok {
 		t.Error("an expired result was shared")
 	}
 	for name, other := range map[string]mountKey{
@@ -29,7 +29,7 @@ func TestMountResultsAreSharedOnlyForTheSameCallWithinTheWindow(t *testing.T) {
 		"another namespace":        {provider: "azure", class: "uid", generation: 1, namespace: "other", serviceAccount: "sa", objects: "array: [a]"},
 		"other objects":            {provider: "azure", class: "uid", generation: 1, namespace: "ns", serviceAccount: "sa", objects: "array: [b]"},
 	} {
-		if _, ok := c.get(other, now); ok {
+		if _, ok := c.wait(context.Background(), other, now); ok {
 			t.Errorf("a result was shared with %s", name)
 		}
 	}
