@@ -22,7 +22,7 @@ import (
 
 var (
 	env     *conformance.Environment
-	logs    = &syncBuffer{}
+	logs    = &conformance.LogBuffer{}
 	started = time.Now()
 	mu      sync.Mutex
 	results []conformance.Result
@@ -183,20 +183,3 @@ var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
 		Expect(report.Uncovered()).To(BeEmpty(), "documented reasons without a passing scenario")
 	}
 })
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -15,14 +15,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -59,7 +57,7 @@ func run(ctx context.Context, tag, artifacts, focus string) (err error) {
 		return err
 	}
 	defer logFile.Close()
-	log := &lockedWriter{w: logFile}
+	log := &conformance.LogBuffer{Tee: logFile}
 
 	start := time.Now()
 	d, err := conformance.StartDocker(ctx, conformance.DockerOptions{ImageTag: tag,
@@ -98,24 +96,4 @@ func checkLogs(logs string) error {
 		errs = append(errs, errors.New("the manager container did not win leader election"))
 	}
 	return errors.Join(errs...)
-}
-
-// lockedWriter collects the containers' output, written concurrently.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-	b  strings.Builder
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Write(p)
-	return l.w.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
