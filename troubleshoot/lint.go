@@ -17,7 +17,6 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	"k8s.io/apimachinery/pkg/api/validation/path"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 
@@ -228,11 +227,11 @@ func (l *Linter) lintObject(u *unstructured.Unstructured) (problems []Problem, p
 		add(unknown, "unknown field")
 	}
 	for _, e := range validation.ValidateCustomResource(nil, u.Object, s.validator) {
-		add(e.Field, fieldMessage(e))
+		add(e.Field, e.ErrorBody())
 	}
 	if errs, _ := s.cel.Validate(context.Background(), nil, s.structural, u.Object, nil, celconfig.RuntimeCELCostBudget); len(errs) > 0 {
 		for _, e := range errs {
-			add(e.Field, fieldMessage(e))
+			add(e.Field, e.ErrorBody())
 		}
 	}
 	if kind == "SecretProviderClass" {
@@ -248,11 +247,6 @@ func (l *Linter) lintObject(u *unstructured.Unstructured) (problems []Problem, p
 		}
 	}
 	return problems, params
-}
-
-func fieldMessage(e *field.Error) string {
-	msg := e.ErrorBody()
-	return msg
 }
 
 // sourcePathProblems checks a SecretSync's sourcePaths against its class,

@@ -97,10 +97,7 @@ func (c *cli) printDiagnosis(d troubleshoot.Diagnosis) {
 	if len(d.Next) > 0 {
 		fmt.Fprintf(c.out, "\n%s\n", c.paint(bold, "Next steps"))
 		for i, s := range d.Next {
-			fmt.Fprintf(c.out, "  %d. %s\n", i+1, s.Text)
-			if s.Command != "" {
-				fmt.Fprintf(c.out, "     %s\n", s.Command)
-			}
+			printStep(c, i+1, s)
 		}
 	}
 }

@@ -70,8 +70,8 @@ func (c *cli) statusCommand() *cobra.Command {
 func statusEntries(items []ssv1alpha1.SecretSync) []statusEntry {
 	entries := make([]statusEntry, 0, len(items))
 	for i := range items {
-		d := troubleshoot.Diagnose(troubleshoot.FactsOf(&items[i]))
 		f := troubleshoot.FactsOf(&items[i])
+		d := troubleshoot.Diagnose(f)
 		e := statusEntry{Namespace: d.Namespace, Name: d.SecretSync, Reason: d.Reason, Success: d.Success, LastSync: f.LastSync,
 			Cause: d.Cause, Items: d.Items}
 		if len(d.Next) > 0 && !d.Success {
