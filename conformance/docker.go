@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // DockerOptions configure StartDocker.
@@ -151,16 +149,8 @@ func StartDocker(ctx context.Context, opts DockerOptions) (_ *Docker, err error)
 	d.MetricsURL = "http://" + controllerMetrics + "/metrics"
 	e.Metrics = func() (string, error) { return httpGet(d.MetricsURL) }
 
-	user, err := e.envtest.AddUser(envtest.User{Name: "kvsync-e2e", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := user.KubeConfig()
-	if err != nil {
-		return nil, err
-	}
 	d.Kubeconfig = filepath.Join(dir, "admin.kubeconfig")
-	if err := os.WriteFile(d.Kubeconfig, raw, 0o600); err != nil {
+	if err := WriteAdminKubeconfig(e.envtest, "kvsync-e2e", d.Kubeconfig); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/conformance"
 )
 
 // kubectl runs the plugin with args and returns its output and exit code.
@@ -81,16 +81,8 @@ func TestStatusAndDoctorReadTheCluster(t *testing.T) {
 		t.Fatalf("starting envtest: %v", err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	user, err := env.AddUser(envtest.User{Name: "operator", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, raw, 0o600); err != nil {
+	if err := conformance.WriteAdminKubeconfig(env, "operator", kubeconfig); err != nil {
 		t.Fatal(err)
 	}
 	c, _, err := clientFor(cfg)

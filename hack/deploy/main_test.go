@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kvsync/kvsync/conformance"
 )
 
 func TestRenderTakesHelmStyleValues(t *testing.T) {
@@ -57,16 +59,8 @@ func TestApplyInstallsTheChartOnACluster(t *testing.T) {
 		t.Fatalf("starting envtest: %v", err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	user, err := env.AddUser(envtest.User{Name: "installer", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
+	if err := conformance.WriteAdminKubeconfig(env, "installer", path); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer

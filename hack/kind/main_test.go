@@ -17,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kvsync/kvsync/conformance"
 )
 
 // kindCorefile is CoreDNS's Corefile on a kind cluster.
@@ -95,16 +97,8 @@ func TestDeployPreparesAClusterAsKindHasIt(t *testing.T) {
 		http.NotFound(w, r)
 	}))
 	defer fake.Close()
-	user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, raw, 0o600); err != nil {
+	if err := conformance.WriteAdminKubeconfig(env, "admin", kubeconfig); err != nil {
 		t.Fatal(err)
 	}
 
