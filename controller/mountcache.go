@@ -11,6 +11,10 @@ import (
 // maxMountCacheTTL bounds how long a Mount result is shared.
 const maxMountCacheTTL = 10 * time.Second
 
+// splitTTL is how long a Mount call of several objects that failed for an
+// object's sake is replaced by one call per object.
+const splitTTL = 5 * time.Minute
+
 // mountKey identifies Mount calls that must return the same files: same
 // provider, same class generation, same namespace and ServiceAccount (the
 // identity), same objects.
@@ -36,6 +40,9 @@ type mountCache struct {
 	// flights are the Mount calls in progress, which routine checks of the
 	// same call wait for instead of calling the provider too.
 	flights map[mountKey]*flight
+	// splits are the calls of several objects that failed for an object's
+	// sake, until when they are made one object at a time.
+	splits map[mountKey]time.Time
 }
 
 // flight is a Mount call in progress; files is set, on success, before
@@ -51,7 +58,7 @@ type mountEntry struct {
 }
 
 func newMountCache(ttl time.Duration) *mountCache {
-	return &mountCache{ttl: ttl, entries: map[mountKey]mountEntry{}, flights: map[mountKey]*flight{}}
+	return &mountCache{ttl: ttl, entries: map[mountKey]mountEntry{}, flights: map[mountKey]*flight{}, splits: map[mountKey]time.Time{}}
 }
 
 // wait returns the files of a Mount made for key that has not expired, or,
@@ -115,6 +122,38 @@ func (c *mountCache) put(key mountKey, files map[string][]byte, now time.Time) {
 		}
 	}
 	c.entries[key] = mountEntry{files: files, expires: now.Add(c.ttl)}
+}
+
+// split reports whether the call for key is made one object at a time.
+// Splits are remembered whatever the sharing window, even with sharing off.
+func (c *mountCache) split(key mountKey, now time.Time) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.splits[key]
+	if ok && !now.Before(until) {
+		delete(c.splits, key)
+		return false
+	}
+	return ok
+}
+
+// markSplit makes the call for key one object at a time for splitTTL, and
+// drops expired splits.
+func (c *mountCache) markSplit(key mountKey, now time.Time) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, until := range c.splits {
+		if !now.Before(until) {
+			delete(c.splits, k)
+		}
+	}
+	c.splits[key] = now.Add(splitTTL)
 }
 
 // mountCacheTTL is the sharing window for a poll interval: half the

@@ -95,3 +95,23 @@ func TestRoutineChecksWaitForTheSameMountInProgress(t *testing.T) {
 		t.Error("a failed call's result was shared")
 	}
 }
+
+func TestAWholeMountThatFailedForAnObjectIsMadePerObjectForSplitTTL(t *testing.T) {
+	now := time.Now()
+	for name, c := range map[string]*mountCache{"sharing on": newMountCache(10 * time.Second), "sharing off": newMountCache(0)} {
+		key := mountKey{provider: "azure", objects: "array: [a, b]"}
+		if c.split(key, now) {
+			t.Fatalf("%s: a call never failed is split", name)
+		}
+		c.markSplit(key, now)
+		if !c.split(key, now.Add(splitTTL-time.Second)) {
+			t.Errorf("%s: the call is not split within splitTTL", name)
+		}
+		if c.split(key, now.Add(splitTTL)) {
+			t.Errorf("%s: the call is still split after splitTTL", name)
+		}
+		if len(c.splits) != 0 {
+			t.Errorf("%s: an expired split is kept: %v", name, c.splits)
+		}
+	}
+}

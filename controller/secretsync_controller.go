@@ -98,6 +98,7 @@ type SecretSyncReconciler struct {
 	tokens   *tokenCache
 	limiters *vaultLimiters
 	mounts   *mountCache
+	plans    planCache
 	// ownWrites holds, per SecretSync, the resourceVersion of the Secret the
 	// controller last wrote, so that the watch event of its own write does
 	// not trigger another check.

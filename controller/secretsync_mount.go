@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
@@ -88,14 +89,74 @@ func sourceRoot(sourcePath string) string {
 	return root
 }
 
+// mountPlans are the Mount calls of a pass: whole reads everything the
+// SecretSync needs in one call; each, set only with partial sync and more
+// than one object, reads one object per call, to tell which objects fail
+// when whole fails.
+type mountPlans struct {
+	whole mountPlan
+	each  []mountPlan
+}
+
+// maxCachedPlans bounds the plans a planCache keeps; it starts afresh when
+// full.
+const maxCachedPlans = 10000
+
+// planCache remembers the Mount plans of a class generation for the objects
+// a SecretSync reads: parsing and encoding the objects parameter is most of
+// a routine check's CPU, and its result never changes for a generation.
+type planCache struct {
+	mu    sync.Mutex
+	plans map[planKey]mountPlans
+}
+
+// planKey identifies the plans of one class generation for one ordered
+// list of sourcePath roots.
+type planKey struct {
+	class      types.UID
+	generation int64
+	partial    bool
+	roots      string
+}
+
+// plan returns planMounts' plans, from the cache when the class generation
+// and the roots read were planned before. Failures are not cached.
+func (c *planCache) plan(ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, partial bool) (mountPlans, *syncError) {
+	if class.UID == "" {
+		return planMounts(ss, class, partial)
+	}
+	var roots strings.Builder
+	for _, item := range ss.Spec.SecretObject.Data {
+		roots.WriteString(sourceRoot(item.SourcePath))
+		roots.WriteByte(0)
+	}
+	key := planKey{class: class.UID, generation: class.Generation, partial: partial, roots: roots.String()}
+	c.mu.Lock()
+	plans, ok := c.plans[key]
+	c.mu.Unlock()
+	if ok {
+		return plans, nil
+	}
+	plans, serr := planMounts(ss, class, partial)
+	if serr != nil {
+		return plans, serr
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.plans == nil || len(c.plans) >= maxCachedPlans {
+		c.plans = map[planKey]mountPlans{}
+	}
+	c.plans[key] = plans
+	return plans, nil
+}
+
 // planMounts decides the Mount calls of a pass. When the class lists objects
-// in the "array:" form, only the objects the SecretSync reads are asked for:
-// one call per object with partial sync, one call for all of them without.
+// in the "array:" form, only the objects the SecretSync reads are asked for.
 // Otherwise one call passes the class's parameters as they are.
-func planMounts(ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, partial bool) ([]mountPlan, *syncError) {
+func planMounts(ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, partial bool) (mountPlans, *syncError) {
 	entries, ok := parseClassObjects(class.Spec.Parameters[objectsParameter])
 	if !ok {
-		return []mountPlan{{}}, nil
+		return mountPlans{}, nil
 	}
 	byRoot := map[string]classObject{}
 	for _, e := range entries {
@@ -107,7 +168,7 @@ func planMounts(ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, par
 		root := sourceRoot(item.SourcePath)
 		e, ok := byRoot[root]
 		if !ok {
-			return nil, fail(ssv1alpha1.ReasonUserInputValidationFailed, false, nil,
+			return mountPlans{}, fail(ssv1alpha1.ReasonUserInputValidationFailed, false, nil,
 				"sourcePath %q (targetKey %q) names no object of SecretProviderClass %q (its objects are %s): use an objectName or objectAlias of the class, with /N for a version or /tls.crt, /tls.key for certificate parts",
 				item.SourcePath, item.TargetKey, class.Name, strings.Join(slices.Sorted(maps.Keys(byRoot)), ", "))
 		}
@@ -116,20 +177,20 @@ func planMounts(ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, par
 			used = append(used, e)
 		}
 	}
-	if !partial {
-		plan, err := objectsPlan(used)
-		if err != nil {
-			return nil, err
-		}
-		return []mountPlan{plan}, nil
+	whole, err := objectsPlan(used)
+	if err != nil {
+		return mountPlans{}, err
 	}
-	plans := make([]mountPlan, 0, len(used))
+	plans := mountPlans{whole: whole}
+	if !partial || len(used) < 2 {
+		return plans, nil
+	}
 	for _, e := range used {
 		plan, err := objectsPlan([]classObject{e})
 		if err != nil {
-			return nil, err
+			return mountPlans{}, err
 		}
-		plans = append(plans, plan)
+		plans.each = append(plans.each, plan)
 	}
 	return plans, nil
 }
@@ -177,6 +238,31 @@ func (v *vaultLimiters) wait(ctx context.Context, class *spcv1.SecretProviderCla
 	return l.Wait(ctx)
 }
 
+// mountAll runs a pass's Mount calls: the whole call, and, when it fails
+// for an object's sake and partial sync may write the rest, one call per
+// object. A whole call that failed so is not tried again for splitTTL:
+// passes go per object at once.
+func (r *SecretSyncReconciler) mountAll(ctx context.Context, ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, attrs map[string]string, plans mountPlans, shared bool) ([]mountResult, *syncError) {
+	if len(plans.each) == 0 {
+		return r.mount(ctx, ss, class, attrs, []mountPlan{plans.whole}, shared)
+	}
+	key := r.mountKey(ss, class, plans.whole)
+	if !r.mounts.split(key, r.now()) {
+		results, serr := r.mount(ctx, ss, class, attrs, []mountPlan{plans.whole}, shared)
+		if serr != nil || results[0].err == nil {
+			return results, serr
+		}
+		r.mounts.markSplit(key, r.now())
+	}
+	return r.mount(ctx, ss, class, attrs, plans.each, shared)
+}
+
+// mountKey identifies a plan's Mount call for the SecretSync.
+func (r *SecretSyncReconciler) mountKey(ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, plan mountPlan) mountKey {
+	return mountKey{provider: string(class.Spec.Provider), class: class.UID, generation: class.Generation, namespace: ss.Namespace,
+		serviceAccount: ss.Spec.ServiceAccountName, objects: plan.objects}
+}
+
 // mount runs the plans, in order, and returns their results. Failures that
 // concern the class or the controller rather than the objects end the pass.
 // When shared is true, a result another SecretSync got for the same call
@@ -186,8 +272,7 @@ func (r *SecretSyncReconciler) mount(ctx context.Context, ss *ssv1alpha1.SecretS
 	provider := string(class.Spec.Provider)
 	results := make([]mountResult, 0, len(plans))
 	for _, plan := range plans {
-		key := mountKey{provider: provider, class: class.UID, generation: class.Generation, namespace: ss.Namespace,
-			serviceAccount: ss.Spec.ServiceAccountName, objects: plan.objects}
+		key := r.mountKey(ss, class, plan)
 		if shared {
 			if files, ok := r.mounts.wait(ctx, key, r.now()); ok {
 				results = append(results, mountResult{plan: plan, files: files})

@@ -208,15 +208,25 @@ func TestMountsArePlannedPerObjectTheSecretSyncReads(t *testing.T) {
 	ss.Spec.SecretObject.Data = []ssv1alpha1.SecretObjectData{{TargetKey: "x", SourcePath: "a"}, {TargetKey: "y", SourcePath: "bee/0"}, {TargetKey: "z", SourcePath: "a/tls.crt"}}
 
 	partial, err := planMounts(ss, class, true)
-	if err != nil || len(partial) != 2 || !partial[0].serves("a") || partial[0].serves("bee") || !partial[1].serves("bee") {
+	each := partial.each
+	if err != nil || len(each) != 2 || !each[0].serves("a") || each[0].serves("bee") || !each[1].serves("bee") {
 		t.Fatalf("partial plans = %+v, %v", partial, err)
 	}
-	if strings.Contains(partial[0].objects, "unused") || !strings.Contains(partial[1].objects, "objectAlias: bee") {
-		t.Errorf("partial objects = %q, %q", partial[0].objects, partial[1].objects)
+	if strings.Contains(each[0].objects, "unused") || !strings.Contains(each[1].objects, "objectAlias: bee") {
+		t.Errorf("partial objects = %q, %q", each[0].objects, each[1].objects)
+	}
+	for name, whole := range map[string]mountPlan{"with partial sync": partial.whole} {
+		if strings.Contains(whole.objects, "unused") || !whole.serves("a") || !whole.serves("bee") {
+			t.Errorf("whole plan %s = %+v", name, whole)
+		}
 	}
 	whole, err := planMounts(ss, class, false)
-	if err != nil || len(whole) != 1 || strings.Contains(whole[0].objects, "unused") || !whole[0].serves("a") || !whole[0].serves("bee") {
-		t.Errorf("whole plan = %+v, %v", whole, err)
+	if err != nil || whole.each != nil || whole.whole.objects != partial.whole.objects {
+		t.Errorf("without partial sync: %+v, %v", whole, err)
+	}
+	ss.Spec.SecretObject.Data = ss.Spec.SecretObject.Data[:1]
+	if one, err := planMounts(ss, class, true); err != nil || one.each != nil || !one.whole.serves("a") || one.whole.serves("bee") {
+		t.Errorf("one object with partial sync needs no per-object plan: %+v, %v", one, err)
 	}
 
 	ss.Spec.SecretObject.Data = append(ss.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{TargetKey: "w", SourcePath: "nothing"})
@@ -224,7 +234,37 @@ func TestMountsArePlannedPerObjectTheSecretSyncReads(t *testing.T) {
 		t.Errorf("a sourcePath naming no object: %v", err)
 	}
 	generic := &spcv1.SecretProviderClass{Spec: spcv1.SecretProviderClassSpec{Parameters: map[string]string{"secrets": "whatever"}}}
-	if plans, err := planMounts(ss, generic, true); err != nil || len(plans) != 1 || plans[0].objects != "" || !plans[0].serves("anything") {
+	if plans, err := planMounts(ss, generic, true); err != nil || plans.each != nil || plans.whole.objects != "" || !plans.whole.serves("anything") {
 		t.Errorf("a class without an objects array: %+v, %v", plans, err)
+	}
+}
+
+func TestPlansAreCachedPerClassGenerationAndObjectsRead(t *testing.T) {
+	class := &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Name: "c", UID: "u1", Generation: 1}, Spec: spcv1.SecretProviderClassSpec{Parameters: map[string]string{
+		"objects": "array:\n  - |\n    objectName: a\n  - |\n    objectName: b\n",
+	}}}
+	ss := &ssv1alpha1.SecretSync{}
+	ss.Spec.SecretObject.Data = []ssv1alpha1.SecretObjectData{{TargetKey: "x", SourcePath: "a"}, {TargetKey: "y", SourcePath: "b"}}
+	var c planCache
+	first, err := c.plan(ss, class, true)
+	if err != nil || len(first.each) != 2 {
+		t.Fatalf("first plan = %+v, %v", first, err)
+	}
+	class.Spec.Parameters["objects"] = "array:\n  - |\n    objectName: a\n    objectVersion: v2\n  - |\n    objectName: b\n"
+	if same, _ := c.plan(ss, class, true); same.whole.objects != first.whole.objects {
+		t.Errorf("the same generation was planned again: %q", same.whole.objects)
+	}
+	class.Generation = 2
+	if next, _ := c.plan(ss, class, true); !strings.Contains(next.whole.objects, "v2") {
+		t.Errorf("a new generation kept the old plan: %q", next.whole.objects)
+	}
+	if one, _ := c.plan(&ssv1alpha1.SecretSync{Spec: ssv1alpha1.SecretSyncSpec{SecretObject: ssv1alpha1.SecretObject{Data: ss.Spec.SecretObject.Data[:1]}}}, class, true); one.whole.serves("b") {
+		t.Errorf("other objects read share a plan: %+v", one)
+	}
+	ss.Spec.SecretObject.Data = append(ss.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{TargetKey: "z", SourcePath: "nothing"})
+	for range 2 {
+		if _, err := c.plan(ss, class, true); err == nil || err.reason != ssv1alpha1.ReasonUserInputValidationFailed {
+			t.Errorf("a sourcePath naming no object: %v", err)
+		}
 	}
 }

@@ -171,7 +171,7 @@ func (r *SecretSyncReconciler) readClass(ctx context.Context, s *syncScope) *syn
 // partial sync keep their previous value.
 func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncError {
 	ss, class := s.secretSync, s.class
-	plans, serr := planMounts(ss, class, r.PartialSync)
+	plans, serr := r.plans.plan(ss, class, r.PartialSync)
 	if serr != nil {
 		return serr
 	}
@@ -190,7 +190,7 @@ func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncErr
 	attrs[attrServiceAccountToks] = tokens
 	attrs[attrSecretProviderCls] = class.Name
 
-	results, serr := r.mount(ctx, ss, class, attrs, plans, shareable(s))
+	results, serr := r.mountAll(ctx, ss, class, attrs, plans, shareable(s))
 	if serr != nil {
 		return serr
 	}
