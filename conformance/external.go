@@ -39,6 +39,9 @@ type ExternalOptions struct {
 	// flag given here overrides the suite's value.
 	ControllerArgs []string
 	ProviderArgs   []string
+	// ControllerEnv is added to the controller's environment (NAME=value),
+	// e.g. GOGC or GOMEMLIMIT.
+	ControllerEnv []string
 }
 
 // StartExternal starts the world as separate processes, as on a cluster:
@@ -104,7 +107,7 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	if err != nil {
 		return nil, err
 	}
-	if err := e.process(ctx, opts.Log, filepath.Join(bin, "kvsync-controller"), []string{"KUBECONFIG=" + kubeconfigFile, "HOME=" + dir},
+	if err := e.process(ctx, opts.Log, filepath.Join(bin, "kvsync-controller"), append([]string{"KUBECONFIG=" + kubeconfigFile, "HOME=" + dir}, opts.ControllerEnv...),
 		append([]string{"--namespace", controllerRelease.Namespace, "--provider-socket-dir", sockets, "--leader-elect",
 			"--hash-key-secret", "kvsync-sync-hash-key", "--leader-election-id", "kvsync-controller.secret-sync.x-k8s.io",
 			"--rotation-poll-interval-in-seconds", fmt.Sprint(int(opts.PollInterval.Seconds())),

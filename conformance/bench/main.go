@@ -37,11 +37,17 @@ type options struct {
 	moduleRoot string
 	log        string
 	controller []string
+	// controllerEnv is added to the controller's environment.
+	controllerEnv []string
+	// pprofDir receives the controller's profiles; empty profiles nothing.
+	pprofDir string
+	// profile is the length of the initial sync's CPU profile.
+	profile time.Duration
 }
 
 func main() {
 	var o options
-	var sizes, controllerArgs string
+	var sizes, controllerArgs, controllerEnv string
 	flag.StringVar(&sizes, "sizes", "100,1000", "Numbers of SecretSyncs to measure, comma-separated")
 	flag.DurationVar(&o.poll, "poll", 10*time.Second, "The controller's rotation poll interval")
 	flag.IntVar(&o.polls, "polls", 2, "Polls measured in the steady state")
@@ -50,6 +56,9 @@ func main() {
 	flag.StringVar(&o.out, "out", "_artifacts/bench.json", "Where the JSON results go")
 	flag.StringVar(&o.moduleRoot, "module-root", ".", "The kvsync module, to build the binaries from")
 	flag.StringVar(&o.log, "log", "_artifacts/bench.log", "Where the components' logs go")
+	flag.StringVar(&o.pprofDir, "pprof-dir", "_artifacts/pprof", "Where the controller's pprof profiles go (the initial sync's and the steady state's CPU, the steady state's heap); empty profiles nothing")
+	flag.DurationVar(&o.profile, "profile", 10*time.Second, "Length of the CPU profile taken from the start of the initial sync")
+	flag.StringVar(&controllerEnv, "controller-env", "", "Extra environment of kvsync-controller, NAME=value space-separated (e.g. GOGC=50)")
 	flag.StringVar(&controllerArgs, "controller-args", "", "Extra kvsync-controller flags, space-separated")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
@@ -65,6 +74,7 @@ func main() {
 		os.Exit(2)
 	}
 	o.controller = strings.Fields(controllerArgs)
+	o.controllerEnv = strings.Fields(controllerEnv)
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)

@@ -53,10 +53,13 @@ type Result struct {
 	HeapBytes float64 `json:"heapBytes"`
 	// DistinctReads is the number of distinct (identity, vault, object,
 	// version) a poll must read at least.
-	DistinctReads int     `json:"distinctReads"`
-	Change        *Change `json:"change,omitempty"`
-	Outage        *Outage `json:"outage,omitempty"`
-	Memory        *Memory `json:"memory,omitempty"`
+	DistinctReads int `json:"distinctReads"`
+	// Classes is the number of distinct Mount calls a poll must make at
+	// least: one per (class, identity, objects read).
+	Classes int     `json:"classes"`
+	Change  *Change `json:"change,omitempty"`
+	Outage  *Outage `json:"outage,omitempty"`
+	Memory  *Memory `json:"memory,omitempty"`
 }
 
 // Change is one vault value changing.
@@ -101,7 +104,7 @@ type Memory struct {
 // world is the measured world of one size.
 type world struct {
 	env     *conformance.Environment
-	c       client.Client
+	c       client.WithWatch
 	n       int
 	vaults  []string
 	clients []string // identity per namespace
@@ -111,10 +114,19 @@ type world struct {
 // measure measures n SecretSyncs; the outage and the memory with unrelated
 // Secrets are measured at the largest size only.
 func measure(ctx context.Context, o options, n int, largest bool, log io.Writer) (Result, error) {
-	res := Result{SecretSyncs: n, DistinctReads: n / syncsPerClass * objectsPerClass}
+	res := Result{SecretSyncs: n, DistinctReads: n / syncsPerClass * objectsPerClass, Classes: n / syncsPerClass}
 	args := append([]string{fmt.Sprintf("--max-mounts-per-vault-per-second=%v", controller.DefaultMountsPerVaultPerSecond)}, o.controller...)
+	var prof *profiler
+	if o.pprofDir != "" {
+		addr, err := freeAddr()
+		if err != nil {
+			return res, err
+		}
+		prof = &profiler{addr: addr, dir: o.pprofDir}
+		args = append(args, "--pprof-bind-address="+addr)
+	}
 	started := time.Now()
-	env, err := conformance.StartExternal(ctx, conformance.ExternalOptions{ModuleRoot: o.moduleRoot, ControllerArgs: args,
+	env, err := conformance.StartExternal(ctx, conformance.ExternalOptions{ModuleRoot: o.moduleRoot, ControllerArgs: args, ControllerEnv: o.controllerEnv,
 		Options: conformance.Options{CRDDir: filepath.Join(o.moduleRoot, "deploy", "crds"), PollInterval: o.poll, Log: log}})
 	if err != nil {
 		return res, err
@@ -123,7 +135,7 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 	res.StartSeconds = time.Since(started).Seconds()
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = 2000, 4000 // the harness is not what is measured
-	c, err := client.New(cfg, client.Options{Scheme: env.Client.Scheme()})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: env.Client.Scheme()})
 	if err != nil {
 		return res, err
 	}
@@ -138,6 +150,7 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 		return res, err
 	}
 	start := time.Now()
+	profiled := prof.cpu(ctx, fmt.Sprintf("controller-%d-initial", n), o.profile)
 	if err := w.createSyncs(ctx); err != nil {
 		return res, err
 	}
@@ -145,6 +158,9 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 		return res, err
 	}
 	res.SyncSeconds = time.Since(start).Seconds()
+	if err := profiled(); err != nil {
+		return res, err
+	}
 	after, err := read(ctx, env)
 	if err != nil {
 		return res, err
@@ -163,9 +179,16 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 		return res, err
 	}
 	window := time.Duration(o.polls) * o.poll
+	profiled = prof.cpu(ctx, fmt.Sprintf("controller-%d-steady", n), window)
 	sleep(ctx, window)
 	after, err = read(ctx, env)
 	if err != nil {
+		return res, err
+	}
+	if err := profiled(); err != nil {
+		return res, err
+	}
+	if err := prof.heap(ctx, fmt.Sprintf("controller-%d-steady", n)); err != nil {
 		return res, err
 	}
 	res.SteadyPerPoll = diff(before, after, window.Seconds()).per(float64(o.polls)) // CPU stays a mean over the window
@@ -253,32 +276,62 @@ func (w *world) createSyncs(ctx context.Context) error {
 }
 
 // waitSynced waits until every SecretSync's latest condition is a success.
+// It lists once and then watches, so that waiting adds no load of its own.
 func (w *world) waitSynced(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		list := &ssv1alpha1.SecretSyncList{}
-		if err := w.c.List(ctx, list); err != nil {
-			return err
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	list := &ssv1alpha1.SecretSyncList{}
+	if err := w.c.List(ctx, list); err != nil {
+		return err
+	}
+	state := map[client.ObjectKey]metav1.Condition{}
+	observe := func(ss *ssv1alpha1.SecretSync) {
+		if n := len(ss.Status.Conditions); n > 0 {
+			state[client.ObjectKeyFromObject(ss)] = ss.Status.Conditions[n-1]
 		}
-		synced, failing := 0, ""
-		for _, ss := range list.Items {
-			if n := len(ss.Status.Conditions); n > 0 {
-				c := ss.Status.Conditions[n-1]
-				if c.Status == metav1.ConditionTrue {
-					synced++
-				} else if failing == "" {
-					failing = fmt.Sprintf("%s/%s: %s: %s", ss.Namespace, ss.Name, c.Reason, c.Message)
-				}
+	}
+	synced := func() (int, string) {
+		n, failing := 0, ""
+		for k, c := range state {
+			if c.Status == metav1.ConditionTrue {
+				n++
+			} else if failing == "" {
+				failing = fmt.Sprintf("%s: %s: %s", k, c.Reason, c.Message)
 			}
 		}
-		if synced == w.n {
+		return n, failing
+	}
+	for i := range list.Items {
+		observe(&list.Items[i])
+	}
+	watcher, err := w.c.Watch(ctx, &ssv1alpha1.SecretSyncList{}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+	if err != nil {
+		return err
+	}
+	defer watcher.Stop()
+	for {
+		if n, _ := synced(); n == w.n {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d SecretSyncs synced after %s (e.g. %s)", synced, w.n, timeout, failing)
+		select {
+		case ev, ok := <-watcher.ResultChan():
+			if !ok {
+				// The API server ended the watch: start again from a list.
+				return w.waitSynced(ctx, time.Until(deadlineOf(ctx)))
+			}
+			if ss, ok := ev.Object.(*ssv1alpha1.SecretSync); ok {
+				observe(ss)
+			}
+		case <-ctx.Done():
+			n, failing := synced()
+			return fmt.Errorf("%d of %d SecretSyncs synced after %s (e.g. %s)", n, w.n, timeout, failing)
 		}
-		sleep(ctx, 200*time.Millisecond)
 	}
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 // change sets a new version of one object of class 0 and waits for the

@@ -24,13 +24,15 @@ type sample struct {
 	vault, token, mounts float64
 	// cpu is the controller's CPU seconds; rss and heap its memory.
 	cpu, rss, heap float64
+	// procs are the CPU seconds of every component (processCPU).
+	procs map[string]float64
 }
 
 var writeVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "APPLY": true, "DELETE": true, "DELETECOLLECTION": true}
 
 // read samples every counter.
 func read(ctx context.Context, env *conformance.Environment) (sample, error) {
-	s := sample{writes: map[string]float64{}}
+	s := sample{writes: map[string]float64{}, procs: processCPU()}
 	api, err := apiserverMetrics(ctx, env.Config)
 	if err != nil {
 		return s, err
@@ -133,6 +135,8 @@ type Counts struct {
 	EntraTokens   float64 `json:"entraTokens"`
 	// CPUCores is the controller's mean CPU use.
 	CPUCores float64 `json:"cpuCores"`
+	// ComponentCores is the mean CPU use of every component.
+	ComponentCores map[string]float64 `json:"componentCores,omitempty"`
 }
 
 // diff counts what happened from a to b, over seconds.
@@ -141,6 +145,10 @@ func diff(a, b sample, seconds float64) Counts {
 		VaultRequests: b.vault - a.vault, EntraTokens: b.token - a.token}
 	if seconds > 0 {
 		c.CPUCores = (b.cpu - a.cpu) / seconds
+		c.ComponentCores = map[string]float64{}
+		for k, v := range b.procs {
+			c.ComponentCores[k] = (v - a.procs[k]) / seconds
+		}
 	}
 	for k, v := range b.writes {
 		d := v - a.writes[k]

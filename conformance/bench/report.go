@@ -1,8 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
+	"runtime"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -18,6 +23,16 @@ type Report struct {
 	// process.
 	EmbeddedStartSeconds float64  `json:"embeddedStartSeconds"`
 	Results              []Result `json:"results"`
+}
+
+// coresLine lists the components' cores, busiest first.
+func coresLine(cores map[string]float64) string {
+	names := slices.SortedFunc(maps.Keys(cores), func(a, b string) int { return cmp.Compare(cores[b], cores[a]) })
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, " %s %.2f;", n, cores[n])
+	}
+	return b.String()
 }
 
 // print renders the results as tables.
@@ -37,13 +52,16 @@ func (r Report) print(out io.Writer) {
 			float64(res.SecretSyncs)/res.SyncSeconds, c.Mounts, c.VaultRequests, c.EntraTokens, c.SecretWrites, c.StatusWrites, c.TokenRequests, c.OtherWrites, c.CPUCores)
 	}
 	_ = w.Flush()
+	for _, res := range r.Results {
+		fmt.Fprintf(out, "  CPU during the initial sync of %d (cores of %d):%s\n", res.SecretSyncs, runtime.NumCPU(), coresLine(res.Initial.ComponentCores))
+	}
 	fmt.Fprintln(out)
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "steady state, per poll\tSecretSyncs\tSecret writes\tstatus writes\ttoken requests\tother writes\tMounts\tvault requests\tdistinct reads\tcontroller cores\tRSS MiB\theap MiB\t")
+	fmt.Fprintln(w, "steady state, per poll\tSecretSyncs\tSecret writes\tstatus writes\ttoken requests\tother writes\tMounts\tclasses\tvault requests\tdistinct reads\tcontroller cores\tRSS MiB\theap MiB\t")
 	for _, res := range r.Results {
 		c := res.SteadyPerPoll
-		fmt.Fprintf(w, "\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%.3f\t%.1f\t%.1f\t\n", res.SecretSyncs, c.SecretWrites, c.StatusWrites, c.TokenRequests, c.OtherWrites,
-			c.Mounts, c.VaultRequests, res.DistinctReads, c.CPUCores, res.RSSBytes/(1<<20), res.HeapBytes/(1<<20))
+		fmt.Fprintf(w, "\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t%d\t%.3f\t%.1f\t%.1f\t\n", res.SecretSyncs, c.SecretWrites, c.StatusWrites, c.TokenRequests, c.OtherWrites,
+			c.Mounts, res.Classes, c.VaultRequests, res.DistinctReads, c.CPUCores, res.RSSBytes/(1<<20), res.HeapBytes/(1<<20))
 	}
 	_ = w.Flush()
 	fmt.Fprintln(out)
