@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -45,8 +46,16 @@ type options struct {
 	partialSync         bool
 	allowedSecretTypes  string
 	mountsPerVault      float64
+	pprofAddr           string
 	zap                 zap.Options
 }
+
+// defaultGCPercent is the controller's GOGC unless the environment sets
+// one: most of its heap is the informers' caches, which live for the whole
+// run, so collecting at half the live heap instead of all of it keeps the
+// resident set about 10% smaller for CPU it has to spare (make bench, see
+// docs/performance.md).
+const defaultGCPercent = 50
 
 func main() {
 	var o options
@@ -66,6 +75,7 @@ func main() {
 	fs.BoolVar(&o.partialSync, "enable-partial-secret-sync", true, "Write the items that succeeded when others failed, reporting PartialSync (enablePartialSecretSync).")
 	fs.StringVar(&o.allowedSecretTypes, "allowed-secret-types", joinTypes(controller.DefaultAllowedSecretTypes), "Comma-separated Secret types a SecretSync may write (kubernetes.io/service-account-token is never allowed).")
 	fs.Float64Var(&o.mountsPerVault, "max-mounts-per-vault-per-second", controller.DefaultMountsPerVaultPerSecond, "Rate limit of provider Mount calls per key vault.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address Go's /debug/pprof endpoints bind to; empty or 0 disables them. Bind it to loopback: the endpoints have no authentication, and a profile costs CPU.")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -78,6 +88,9 @@ func main() {
 		os.Exit(2)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "Controller stopped")
 		os.Exit(1)
@@ -157,6 +170,7 @@ func run(ctx context.Context, o options) error {
 		Cache:                   controller.CacheOptions(),
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        o.leaderElectionID,
 		LeaderElectionNamespace: o.namespace,
