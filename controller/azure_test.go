@@ -27,6 +27,7 @@ import (
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
 	"github.com/kvsync/kvsync/fakevault"
 	"github.com/kvsync/kvsync/fakevault/entra"
+	"github.com/kvsync/kvsync/fakevault/journal"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
 	"github.com/kvsync/kvsync/fakevault/pki"
 	"github.com/kvsync/kvsync/faults"
@@ -259,6 +260,30 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 			Expect(a.vault.SetRateLimit(&keyvault.RateLimit{Requests: 1, Window: time.Hour})).To(Succeed())
 		}, []string{"Throttled"}),
 	)
+
+	It("holds back every SecretSync of a throttled vault until its Retry-After, then syncs them all", Label("reason:ProviderError", "layer:vault"), func() {
+		a.set("db-password", "kvsync-canary-az-throttle")
+		a.class(ctx, "objectName: db-password\nobjectType: secret")
+		Expect(a.vault.SetRateLimit(&keyvault.RateLimit{Requests: 3, Window: 2 * time.Second})).To(Succeed())
+		var syncs []*ssv1alpha1.SecretSync
+		for i := range 9 {
+			ss := a.secretSync(fmt.Sprintf("app-%d", i), "password", "db-password")
+			Expect(k8s.Create(ctx, ss)).To(Succeed())
+			syncs = append(syncs, ss)
+		}
+		for _, ss := range syncs {
+			SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+		}
+		throttled := azure.fake.Journal().Filter(func(e journal.Entry) bool {
+			return e.Service == "keyvault" && strings.HasPrefix(e.Host, a.vault.Name()+".") && e.Status == http.StatusTooManyRequests
+		})
+		// Each throttled answer holds the vault back for its Retry-After: at
+		// most the Mounts already running get one, not every retry of every
+		// SecretSync.
+		GinkgoWriter.Printf("%d throttled answers for 9 SecretSyncs\n", len(throttled))
+		Expect(len(throttled)).To(BeNumerically("<=", 6), "throttled answers")
+		Expect(metricValue("kvsync_sync_deferred_total", map[string]string{"provider": "azure"})).To(BeNumerically(">", 0))
+	})
 
 	DescribeTable("reports ProviderError for each network case of the troubleshooting guide",
 		func(fault faults.Fault, want []string) {

@@ -32,6 +32,11 @@ var (
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 	}, []string{"provider", "code"})
 
+	deferralsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kvsync_sync_deferred_total",
+		Help: "Checks of SecretSyncs put off because their vault asked the provider to retry later (Retry-After), by provider.",
+	}, []string{"provider"})
+
 	lastSuccess = &lastSuccessCollector{desc: prometheus.NewDesc(
 		"kvsync_secretsync_last_success_timestamp_seconds",
 		"Unix time of the last successful sync of each SecretSync (status.lastSuccessfulSyncTime).",
@@ -42,13 +47,18 @@ var (
 
 func registerMetrics() {
 	registerOnce.Do(func() {
-		metrics.Registry.MustRegister(syncsTotal, syncDuration, mountDuration, lastSuccess)
+		metrics.Registry.MustRegister(syncsTotal, syncDuration, mountDuration, deferralsTotal, lastSuccess)
 	})
 }
 
 // observeMount records one Mount call.
 func observeMount(provider string, err error, d time.Duration) {
 	mountDuration.WithLabelValues(provider, status.Code(err).String()).Observe(d.Seconds())
+}
+
+// observeDeferral records a check put off by a vault's retry delay.
+func observeDeferral(provider string) {
+	deferralsTotal.WithLabelValues(provider).Inc()
 }
 
 // observeSync records one check and the reason it ended with.

@@ -2,12 +2,19 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
 )
 
@@ -113,5 +120,53 @@ func TestAWholeMountThatFailedForAnObjectIsMadePerObjectForSplitTTL(t *testing.T
 		if len(c.splits) != 0 {
 			t.Errorf("%s: an expired split is kept: %v", name, c.splits)
 		}
+	}
+}
+
+func TestAVaultThatAskedForARetryDelayIsHeldBackUntilThen(t *testing.T) {
+	v := &vaultLimiters{perSecond: 10, limiters: map[string]*rate.Limiter{}}
+	kv := func(name string) *spcv1.SecretProviderClass {
+		return &spcv1.SecretProviderClass{Spec: spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: map[string]string{"keyvaultName": name}}}
+	}
+	now := time.Now()
+	v.pause(kv("a"), now.Add(30*time.Second))
+	v.pause(kv("a"), now.Add(10*time.Second)) // a shorter delay does not shorten the pause
+	if d := v.pausedFor(kv("a"), now); d != 30*time.Second {
+		t.Errorf("vault a held back for %s, want 30s", d)
+	}
+	if d := v.pausedFor(kv("b"), now); d != 0 {
+		t.Errorf("another vault held back for %s", d)
+	}
+	if d := v.pausedFor(kv("a"), now.Add(30*time.Second)); d != 0 {
+		t.Errorf("vault a still held back after its delay: %s", d)
+	}
+}
+
+func TestRetryDelaysAndObjectFailuresAreReadFromTheProvidersStatus(t *testing.T) {
+	throttled, _ := status.New(codes.ResourceExhausted, "Throttled").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(7 * time.Second)})
+	tests := []struct {
+		name   string
+		err    error
+		delay  time.Duration
+		object bool
+	}{
+		{"a throttled vault with Retry-After", throttled.Err(), 7 * time.Second, false},
+		{"an unavailable vault without one", status.Error(codes.Unavailable, "503"), 0, false},
+		{"a missing secret", status.Error(codes.NotFound, "SecretNotFound"), 0, true},
+		{"a role that does not cover one secret", status.Error(codes.PermissionDenied, "ForbiddenByRbac"), 0, true},
+		{"a disabled secret", status.Error(codes.FailedPrecondition, "SecretDisabled"), 0, true},
+		{"a vault that does not answer", status.Error(codes.DeadlineExceeded, "deadline"), 0, false},
+		{"a failed token exchange", status.Error(codes.Unauthenticated, "AADSTS70021"), 0, false},
+		{"not a gRPC error", errors.New("socket closed"), 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := retryDelay(tt.err); d != tt.delay {
+				t.Errorf("retryDelay = %s, want %s", d, tt.delay)
+			}
+			if got := objectFailure(tt.err); got != tt.object {
+				t.Errorf("objectFailure = %v, want %v", got, tt.object)
+			}
+		})
 	}
 }

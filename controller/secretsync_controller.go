@@ -139,6 +139,11 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	start := r.now()
 	s := &syncScope{secretSync: ss}
 	syncErr := r.sync(ctx, s)
+	if syncErr != nil && syncErr.deferred {
+		observeDeferral(string(s.class.Spec.Provider))
+		ctrl.LoggerFrom(ctx).V(1).Info("Sync deferred", "message", syncErr.message, "retryAfter", syncErr.retryAfter)
+		return ctrl.Result{RequeueAfter: syncErr.retryAfter + spread(syncErr.retryAfter)}, nil
+	}
 	status := computeStatus(ss.Status, s, syncErr, r.now())
 	observeSync(latestReason(status), r.now().Sub(start))
 	prev := latestCondition(ss.Status)
@@ -158,6 +163,11 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	}
 	if syncErr != nil {
 		ctrl.LoggerFrom(ctx).Info("Sync did not complete", "reason", syncErr.reason, "message", syncErr.message)
+		if syncErr.transient && s.retryAfter > 0 {
+			// The provider said when to come back: sooner is refused,
+			// later needlessly slow.
+			return ctrl.Result{RequeueAfter: s.retryAfter + spread(s.retryAfter)}, nil
+		}
 		if syncErr.transient {
 			return ctrl.Result{}, syncErr
 		}
@@ -343,6 +353,12 @@ func (r *SecretSyncReconciler) nextPoll(ss *ssv1alpha1.SecretSync) time.Duration
 		next += rand.N(r.Jitter)
 	}
 	return next
+}
+
+// spread returns a random extra wait of up to half of d, so that the
+// SecretSyncs a vault held back do not all come back at once.
+func spread(d time.Duration) time.Duration {
+	return rand.N(d/2 + 1)
 }
 
 func (r *SecretSyncReconciler) tokenAudience() string {

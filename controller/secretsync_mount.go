@@ -3,13 +3,16 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"path"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/types"
@@ -217,17 +220,26 @@ func (p mountPlan) serves(root string) bool {
 	return p.roots == nil || slices.Contains(p.roots, root)
 }
 
-// vaultLimiters bounds the rate of Mount calls per vault.
+// vaultLimiters bounds the rate of Mount calls per vault, and holds back
+// every Mount for a vault that asked to be retried later.
 type vaultLimiters struct {
 	perSecond float64
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
+	// paused are the vaults that answered with a retry delay, until when.
+	paused map[string]time.Time
+}
+
+// vaultKey identifies the class's vault (or provider, when the class names
+// no vault).
+func vaultKey(class *spcv1.SecretProviderClass) string {
+	return string(class.Spec.Provider) + "/" + class.Spec.Parameters["keyvaultName"]
 }
 
 // wait blocks until a Mount for the class's vault may start.
 func (v *vaultLimiters) wait(ctx context.Context, class *spcv1.SecretProviderClass) error {
-	key := string(class.Spec.Provider) + "/" + class.Spec.Parameters["keyvaultName"]
+	key := vaultKey(class)
 	v.mu.Lock()
 	l, ok := v.limiters[key]
 	if !ok {
@@ -238,9 +250,59 @@ func (v *vaultLimiters) wait(ctx context.Context, class *spcv1.SecretProviderCla
 	return l.Wait(ctx)
 }
 
+// pause holds back Mounts for the class's vault until then.
+func (v *vaultLimiters) pause(class *spcv1.SecretProviderClass, until time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.paused == nil {
+		v.paused = map[string]time.Time{}
+	}
+	if until.After(v.paused[vaultKey(class)]) {
+		v.paused[vaultKey(class)] = until
+	}
+}
+
+// pausedFor returns how long Mounts for the class's vault are still held
+// back, or 0.
+func (v *vaultLimiters) pausedFor(class *spcv1.SecretProviderClass, now time.Time) time.Duration {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	until, ok := v.paused[vaultKey(class)]
+	if !ok {
+		return 0
+	}
+	if !now.Before(until) {
+		delete(v.paused, vaultKey(class))
+		return 0
+	}
+	return until.Sub(now)
+}
+
+// retryDelay returns the wait a provider asked for with a failure (gRPC
+// RetryInfo, e.g. a vault's Retry-After), or 0.
+func retryDelay(err error) time.Duration {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.RetryInfo); ok && info.GetRetryDelay() != nil {
+			return max(0, info.GetRetryDelay().AsDuration())
+		}
+	}
+	return 0
+}
+
+// objectFailure reports whether a Mount error is about one object (missing,
+// disabled, denied, unreadable) rather than the vault or the path to it, so
+// that asking for the objects one by one may tell which fail.
+func objectFailure(err error) bool {
+	switch status.Code(err) {
+	case codes.NotFound, codes.PermissionDenied, codes.FailedPrecondition:
+		return true
+	}
+	return false
+}
+
 // mountAll runs a pass's Mount calls: the whole call, and, when it fails
-// for an object's sake and partial sync may write the rest, one call per
-// object. A whole call that failed so is not tried again for splitTTL:
+// for an object's sake (objectFailure) and partial sync may write the rest,
+// one call per object. A whole call that failed so is not tried again for splitTTL:
 // passes go per object at once.
 func (r *SecretSyncReconciler) mountAll(ctx context.Context, ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, attrs map[string]string, plans mountPlans, shared bool) ([]mountResult, *syncError) {
 	if len(plans.each) == 0 {
@@ -249,7 +311,7 @@ func (r *SecretSyncReconciler) mountAll(ctx context.Context, ss *ssv1alpha1.Secr
 	key := r.mountKey(ss, class, plans.whole)
 	if !r.mounts.split(key, r.now()) {
 		results, serr := r.mount(ctx, ss, class, attrs, []mountPlan{plans.whole}, shared)
-		if serr != nil || results[0].err == nil {
+		if serr != nil || results[0].err == nil || !objectFailure(results[0].err) {
 			return results, serr
 		}
 		r.mounts.markSplit(key, r.now())
@@ -279,6 +341,10 @@ func (r *SecretSyncReconciler) mount(ctx context.Context, ss *ssv1alpha1.SecretS
 				continue
 			}
 		}
+		if d := r.limiters.pausedFor(class, r.now()); d > 0 {
+			return nil, &syncError{deferred: true, retryAfter: d, reason: ssv1alpha1.ReasonProviderError,
+				message: fmt.Sprintf("provider %q asked to retry the vault of SecretProviderClass %q later", provider, class.Name)}
+		}
 		end := r.mounts.begin(key)
 		a := attrs
 		if plan.objects != "" {
@@ -294,6 +360,9 @@ func (r *SecretSyncReconciler) mount(ctx context.Context, ss *ssv1alpha1.SecretS
 		observeMount(provider, err, r.now().Sub(start))
 		if err != nil {
 			end(nil)
+			if d := retryDelay(err); d > 0 {
+				r.limiters.pause(class, r.now().Add(d))
+			}
 			if serr := classFailure(class.Name, provider, err); serr != nil {
 				return nil, serr
 			}

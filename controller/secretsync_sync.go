@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -51,6 +52,8 @@ type syncScope struct {
 	items []itemStatus
 	// wrote is true when the pass applied the Secret.
 	wrote bool
+	// retryAfter is the longest wait a failed Mount asked for.
+	retryAfter time.Duration
 }
 
 // desiredSecret is the content the controller owns in a Secret.
@@ -76,6 +79,11 @@ type syncError struct {
 	message   string
 	transient bool
 	err       error
+	// deferred is a pass that did not run because its vault asked to be
+	// retried later: nothing is written, and the check runs again after
+	// retryAfter.
+	deferred   bool
+	retryAfter time.Duration
 }
 
 func (e *syncError) Error() string { return e.reason + ": " + e.message }
@@ -208,6 +216,7 @@ func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncErr
 	for _, item := range ss.Spec.SecretObject.Data {
 		res := resultFor(results, item.SourcePath)
 		if res.err != nil {
+			s.retryAfter = max(s.retryAfter, retryDelay(res.err))
 			msg := providerMessage(res.err)
 			failures = append(failures, msg)
 			items = append(items, itemStatus{TargetKey: item.TargetKey, SourcePath: item.SourcePath, Status: "Failed", Error: msg})

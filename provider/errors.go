@@ -9,13 +9,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // mountError turns a failure to read an object into a gRPC status whose
@@ -29,7 +33,48 @@ func mountError(p *mountParams, o object, err error) error {
 		where = fmt.Sprintf("%s version %s in key vault %q", o.describe(), o.Version, p.vault)
 	}
 	code, cause := classify(err)
-	return status.Errorf(code, "reading %s: %s", where, cause)
+	st := status.Newf(code, "reading %s: %s", where, cause)
+	if d, ok := retryAfter(err); ok {
+		if detailed, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(d)}); derr == nil {
+			st = detailed
+		}
+	}
+	return st.Err()
+}
+
+// maxRetryAfter bounds the wait a vault's answer may ask for.
+const maxRetryAfter = 5 * time.Minute
+
+// retryAfter returns the wait a throttled (429) or unavailable (503) vault
+// asked for in its last answer: retry-after-ms or x-ms-retry-after-ms in
+// milliseconds, or Retry-After in seconds or as an HTTP date; at most
+// maxRetryAfter. The controller holds back every Mount for the vault that
+// long, so that one throttled answer does not become a storm.
+func retryAfter(err error) (time.Duration, bool) {
+	var respErr *azcore.ResponseError
+	if !errors.As(err, &respErr) || respErr.RawResponse == nil ||
+		(respErr.StatusCode != http.StatusTooManyRequests && respErr.StatusCode != http.StatusServiceUnavailable) {
+		return 0, false
+	}
+	h := respErr.RawResponse.Header
+	var d time.Duration
+	for _, name := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
+		if ms, err := strconv.ParseInt(h.Get(name), 10, 64); err == nil && ms > 0 {
+			d = time.Duration(ms) * time.Millisecond
+			break
+		}
+	}
+	if v := h.Get("Retry-After"); d == 0 && v != "" {
+		if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs > 0 {
+			d = time.Duration(secs) * time.Second
+		} else if at, err := http.ParseTime(v); err == nil {
+			d = time.Until(at)
+		}
+	}
+	if d <= 0 {
+		return 0, false
+	}
+	return min(d, maxRetryAfter), true
 }
 
 // classify returns the gRPC code and a one-line cause of err.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"software.sslmate.com/src/go-pkcs12"
@@ -396,4 +397,27 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func TestAThrottledVaultsRetryAfterReachesTheController(t *testing.T) {
+	h := newHarness(t, harnessOptions{mountTimeout: 2 * time.Second})
+	for _, name := range []string{"a", "b"} {
+		_, err := h.vault.SetSecret(name, canary, nil)
+		must(t, err)
+	}
+	must(t, h.vault.SetRateLimit(&keyvault.RateLimit{Requests: 1, Window: 30 * time.Second}))
+	_, _, err := h.mount(t, h.attributes(t, []string{"objectName: a\nobjectType: secret", "objectName: b\nobjectType: secret"}, nil))
+	st := status.Convert(err)
+	if st.Code() != codes.ResourceExhausted || !strings.Contains(st.Message(), "Throttled") {
+		t.Fatalf("Mount = %v, want ResourceExhausted naming Throttled", err)
+	}
+	var delay time.Duration
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.RetryInfo); ok {
+			delay = info.GetRetryDelay().AsDuration()
+		}
+	}
+	if delay < 25*time.Second || delay > 30*time.Second {
+		t.Errorf("RetryInfo delay = %s, want the vault's Retry-After (about 30s)", delay)
+	}
 }
