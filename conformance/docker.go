@@ -139,7 +139,7 @@ func StartDocker(ctx context.Context, opts DockerOptions) (_ *Docker, err error)
 		[]string{"KUBECONFIG=/etc/kvsync/kubeconfig", "POD_NAMESPACE=" + controllerRelease.Namespace},
 		"--leader-elect", "--hash-key-secret=kvsync-sync-hash-key", "--leader-election-id=kvsync-controller.secret-sync.x-k8s.io",
 		"--provider-socket-dir=/provider", fmt.Sprintf("--rotation-poll-interval-in-seconds=%d", int(opts.PollInterval.Seconds())),
-		"--max-mounts-per-vault-per-second=1000", "--health-probe-bind-address="+controllerHealth,
+		"--max-vault-reads-per-second=1000", "--health-probe-bind-address="+controllerHealth,
 		"--metrics-bind-address="+controllerMetrics); err != nil {
 		return nil, err
 	}

@@ -295,7 +295,7 @@ func (e *Environment) startController(ctx context.Context, cfg *rest.Config, sch
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Providers: providers,
 		Recorder: mgr.GetEventRecorder("kvsync-controller"),
 		HashKey:  []byte("kvsync conformance hash key 32b!"), RotationPollInterval: opts.PollInterval,
-		PartialSync: true, MountsPerVaultPerSecond: 1000, MaxConcurrentSyncs: 4,
+		PartialSync: true, VaultReadsPerSecond: 1000, MaxConcurrentSyncs: 4,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err

@@ -111,7 +111,7 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 		append([]string{"--namespace", controllerRelease.Namespace, "--provider-socket-dir", sockets, "--leader-elect",
 			"--hash-key-secret", "kvsync-sync-hash-key", "--leader-election-id", "kvsync-controller.secret-sync.x-k8s.io",
 			"--rotation-poll-interval-in-seconds", fmt.Sprint(int(opts.PollInterval.Seconds())),
-			"--max-mounts-per-vault-per-second", "1000", "--health-probe-bind-address", controllerHealth,
+			"--max-vault-reads-per-second", "1000", "--health-probe-bind-address", controllerHealth,
 			"--metrics-bind-address", controllerMetrics}, opts.ControllerArgs...)...); err != nil {
 		return nil, err
 	}

@@ -86,9 +86,9 @@ type SecretSyncReconciler struct {
 	// AllowedSecretTypes are the Secret types a SecretSync may write. Nil
 	// means DefaultAllowedSecretTypes.
 	AllowedSecretTypes []corev1.SecretType
-	// MountsPerVaultPerSecond bounds the Mount calls for one vault. Zero
-	// means DefaultMountsPerVaultPerSecond.
-	MountsPerVaultPerSecond float64
+	// VaultReadsPerSecond bounds the objects Mount calls read per second
+	// from one vault. Zero means DefaultVaultReadsPerSecond.
+	VaultReadsPerSecond float64
 	// MaxConcurrentSyncs is the number of SecretSyncs checked in parallel.
 	// Zero means 1.
 	MaxConcurrentSyncs int
@@ -215,9 +215,9 @@ func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	registerMetrics()
 	lastSuccess.addReader(mgr.GetClient())
 	r.tokens = &tokenCache{client: r.Client, audience: r.tokenAudience(), now: r.now, tokens: map[tokenKey]cachedToken{}}
-	perSecond := r.MountsPerVaultPerSecond
+	perSecond := r.VaultReadsPerSecond
 	if perSecond <= 0 {
-		perSecond = DefaultMountsPerVaultPerSecond
+		perSecond = DefaultVaultReadsPerSecond
 	}
 	r.limiters = &vaultLimiters{perSecond: perSecond, limiters: map[string]*rate.Limiter{}}
 	r.mounts = newMountCache(mountCacheTTL(r.pollInterval()))

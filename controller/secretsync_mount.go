@@ -27,9 +27,11 @@ import (
 // in the "array:" form the Azure provider (and others) use.
 const objectsParameter = "objects"
 
-// DefaultMountsPerVaultPerSecond bounds the Mount calls the controller makes
-// for one vault (or provider, when the class names no vault).
-const DefaultMountsPerVaultPerSecond = 20
+// DefaultVaultReadsPerSecond bounds the objects the controller asks one
+// vault (or provider, when the class names no vault) for per second: half
+// of Key Vault's limit for secret reads (4,000 per 10 seconds per vault),
+// leaving the rest to the vault's other clients.
+const DefaultVaultReadsPerSecond = 200
 
 // mountPlan is one Mount call.
 type mountPlan struct {
@@ -220,7 +222,7 @@ func (p mountPlan) serves(root string) bool {
 	return p.roots == nil || slices.Contains(p.roots, root)
 }
 
-// vaultLimiters bounds the rate of Mount calls per vault, and holds back
+// vaultLimiters bounds the objects read per second per vault, and holds back
 // every Mount for a vault that asked to be retried later.
 type vaultLimiters struct {
 	perSecond float64
@@ -237,17 +239,19 @@ func vaultKey(class *spcv1.SecretProviderClass) string {
 	return string(class.Spec.Provider) + "/" + class.Spec.Parameters["keyvaultName"]
 }
 
-// wait blocks until a Mount for the class's vault may start.
-func (v *vaultLimiters) wait(ctx context.Context, class *spcv1.SecretProviderClass) error {
+// wait blocks until a Mount reading objects objects of the class's vault
+// may start. The burst is one second's reads; a Mount of more objects than
+// that waits for a whole burst.
+func (v *vaultLimiters) wait(ctx context.Context, class *spcv1.SecretProviderClass, objects int) error {
 	key := vaultKey(class)
 	v.mu.Lock()
 	l, ok := v.limiters[key]
 	if !ok {
-		l = rate.NewLimiter(rate.Limit(v.perSecond), max(1, int(2*v.perSecond)))
+		l = rate.NewLimiter(rate.Limit(v.perSecond), max(1, int(v.perSecond)))
 		v.limiters[key] = l
 	}
 	v.mu.Unlock()
-	return l.Wait(ctx)
+	return l.WaitN(ctx, min(max(objects, 1), l.Burst()))
 }
 
 // pause holds back Mounts for the class's vault until then.
@@ -351,7 +355,7 @@ func (r *SecretSyncReconciler) mount(ctx context.Context, ss *ssv1alpha1.SecretS
 			a = maps.Clone(attrs)
 			a[objectsParameter] = plan.objects
 		}
-		if err := r.limiters.wait(ctx, class); err != nil {
+		if err := r.limiters.wait(ctx, class, len(plan.roots)); err != nil {
 			end(nil)
 			return nil, fail(ssv1alpha1.ReasonProviderError, true, err, "waiting for the vault rate limit of provider %q: %v", provider, err)
 		}

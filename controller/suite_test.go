@@ -138,15 +138,15 @@ func startController(scheme *runtime.Scheme, cacheOpts cache.Options, providers 
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect((&controller.SecretSyncReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Providers:               providers,
-		HashKey:                 []byte("0123456789abcdef0123456789abcdef"),
-		RotationPollInterval:    poll,
-		PartialSync:             true,
-		MountsPerVaultPerSecond: 1000,
-		Recorder:                mgr.GetEventRecorder("kvsync-controller"),
-		MaxConcurrentSyncs:      2,
+		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
+		Providers:            providers,
+		HashKey:              []byte("0123456789abcdef0123456789abcdef"),
+		RotationPollInterval: poll,
+		PartialSync:          true,
+		VaultReadsPerSecond:  1000,
+		Recorder:             mgr.GetEventRecorder("kvsync-controller"),
+		MaxConcurrentSyncs:   2,
 	}).SetupWithManager(mgr)).To(Succeed())
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -152,8 +152,10 @@ func retryOptions() policy.RetryOptions {
 }
 
 // shouldRetry decides whether a try is retried. An HTTP error is not retried
-// when the Mount's deadline is closer than the longest retry delay: the
-// Mount then reports the vault's answer rather than running out of time.
+// when the Mount's deadline is closer than the longest retry delay, or when
+// the vault asked for a longer wait than that (Retry-After): the Mount then
+// reports the vault's answer rather than running out of time or retrying
+// too soon.
 func shouldRetry(resp *http.Response, err error) bool {
 	if err != nil {
 		var certErr *tls.CertificateVerificationError
@@ -161,6 +163,11 @@ func shouldRetry(resp *http.Response, err error) bool {
 		return !errors.As(err, &certErr) && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound)
 	}
 	if !slices.Contains(retryStatusCodes, resp.StatusCode) {
+		return false
+	}
+	if d, ok := responseRetryAfter(resp); ok && d > maxRetryDelay {
+		// The SDK would retry after maxRetryDelay, sooner than asked:
+		// report the answer, and the controller waits the whole delay.
 		return false
 	}
 	if resp.Request != nil {

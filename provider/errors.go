@@ -52,11 +52,18 @@ const maxRetryAfter = 5 * time.Minute
 // long, so that one throttled answer does not become a storm.
 func retryAfter(err error) (time.Duration, bool) {
 	var respErr *azcore.ResponseError
-	if !errors.As(err, &respErr) || respErr.RawResponse == nil ||
-		(respErr.StatusCode != http.StatusTooManyRequests && respErr.StatusCode != http.StatusServiceUnavailable) {
+	if !errors.As(err, &respErr) {
 		return 0, false
 	}
-	h := respErr.RawResponse.Header
+	return responseRetryAfter(respErr.RawResponse)
+}
+
+// responseRetryAfter is retryAfter for a vault's HTTP answer.
+func responseRetryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp == nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable) {
+		return 0, false
+	}
+	h := resp.Header
 	var d time.Duration
 	for _, name := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
 		if ms, err := strconv.ParseInt(h.Get(name), 10, 64); err == nil && ms > 0 {

@@ -16,9 +16,13 @@ func TestRetriesAreOnlyForFailuresRetryingCanFixWithinTheDeadline(t *testing.T) 
 	defer cancelFar()
 	near, cancelNear := context.WithTimeout(context.Background(), time.Second)
 	defer cancelNear()
-	resp := func(ctx context.Context, status int) *http.Response {
+	resp := func(ctx context.Context, status int, header ...string) *http.Response {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://kv.vault.azure.net/secrets/a/", nil)
-		return &http.Response{StatusCode: status, Request: req}
+		h := http.Header{}
+		for i := 0; i+1 < len(header); i += 2 {
+			h.Set(header[i], header[i+1])
+		}
+		return &http.Response{StatusCode: status, Request: req, Header: h}
 	}
 	tests := []struct {
 		name string
@@ -28,6 +32,9 @@ func TestRetriesAreOnlyForFailuresRetryingCanFixWithinTheDeadline(t *testing.T) 
 	}{
 		{"a 503 with time left is retried", resp(far, 503), nil, true},
 		{"a 429 with time left is retried", resp(far, 429), nil, true},
+		{"a 429 asking for a short wait is retried", resp(far, 429, "Retry-After", "2"), nil, true},
+		{"a 429 asking for a longer wait than a retry's is reported", resp(far, 429, "Retry-After", "10"), nil, false},
+		{"a 503 asking for a longer wait in milliseconds is reported", resp(far, 503, "retry-after-ms", "9000"), nil, false},
 		{"a 503 close to the deadline is reported", resp(near, 503), nil, false},
 		{"a 404 is reported", resp(far, 404), nil, false},
 		{"a 403 is reported", resp(far, 403), nil, false},

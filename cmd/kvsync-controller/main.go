@@ -45,7 +45,7 @@ type options struct {
 	jitterSeconds       int
 	partialSync         bool
 	allowedSecretTypes  string
-	mountsPerVault      float64
+	vaultReads          float64
 	pprofAddr           string
 	zap                 zap.Options
 }
@@ -74,7 +74,7 @@ func main() {
 	fs.IntVar(&o.jitterSeconds, "jitter-seconds", 0, "Largest random delay, in seconds, added to each poll (jitterSeconds).")
 	fs.BoolVar(&o.partialSync, "enable-partial-secret-sync", true, "Write the items that succeeded when others failed, reporting PartialSync (enablePartialSecretSync).")
 	fs.StringVar(&o.allowedSecretTypes, "allowed-secret-types", joinTypes(controller.DefaultAllowedSecretTypes), "Comma-separated Secret types a SecretSync may write (kubernetes.io/service-account-token is never allowed).")
-	fs.Float64Var(&o.mountsPerVault, "max-mounts-per-vault-per-second", controller.DefaultMountsPerVaultPerSecond, "Rate limit of provider Mount calls per key vault.")
+	fs.Float64Var(&o.vaultReads, "max-vault-reads-per-second", controller.DefaultVaultReadsPerSecond, "Objects read per second from one key vault, at most (Key Vault allows 400 secret reads per second per vault).")
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address Go's /debug/pprof endpoints bind to; empty or 0 disables them. Bind it to loopback: the endpoints have no authentication, and a profile costs CPU.")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -109,8 +109,8 @@ func (o options) validate() error {
 		return fmt.Errorf("--max-concurrent-syncs must be at least 1, got %d", o.maxConcurrentSyncs)
 	case o.jitterSeconds < 0:
 		return fmt.Errorf("--jitter-seconds must not be negative, got %d", o.jitterSeconds)
-	case o.mountsPerVault <= 0:
-		return fmt.Errorf("--max-mounts-per-vault-per-second must be positive, got %v", o.mountsPerVault)
+	case o.vaultReads <= 0:
+		return fmt.Errorf("--max-vault-reads-per-second must be positive, got %v", o.vaultReads)
 	}
 	if _, err := parseTypes(o.allowedSecretTypes); err != nil {
 		return err
@@ -186,18 +186,18 @@ func run(ctx context.Context, o options) error {
 	defer providers.Close()
 
 	r := &controller.SecretSyncReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Providers:               providers,
-		HashKey:                 key,
-		TokenAudience:           o.tokenAudience,
-		RotationPollInterval:    time.Duration(o.rotationPollSeconds) * time.Second,
-		Jitter:                  time.Duration(o.jitterSeconds) * time.Second,
-		PartialSync:             o.partialSync,
-		AllowedSecretTypes:      allowed,
-		MountsPerVaultPerSecond: o.mountsPerVault,
-		MaxConcurrentSyncs:      o.maxConcurrentSyncs,
-		Recorder:                mgr.GetEventRecorder("kvsync-controller"),
+		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
+		Providers:            providers,
+		HashKey:              key,
+		TokenAudience:        o.tokenAudience,
+		RotationPollInterval: time.Duration(o.rotationPollSeconds) * time.Second,
+		Jitter:               time.Duration(o.jitterSeconds) * time.Second,
+		PartialSync:          o.partialSync,
+		AllowedSecretTypes:   allowed,
+		VaultReadsPerSecond:  o.vaultReads,
+		MaxConcurrentSyncs:   o.maxConcurrentSyncs,
+		Recorder:             mgr.GetEventRecorder("kvsync-controller"),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up controller: %w", err)

@@ -33,6 +33,12 @@ type options struct {
 	polls      int
 	unrelated  int
 	outage     time.Duration
+	outageAt   int
+	// sharedVaultAt is the smallest size whose classes all read one vault
+	// limited as Key Vault is; throttle is how long that vault is then
+	// forced to throttle.
+	sharedVaultAt int
+	throttle      time.Duration
 	out        string
 	moduleRoot string
 	log        string
@@ -52,7 +58,10 @@ func main() {
 	flag.DurationVar(&o.poll, "poll", 10*time.Second, "The controller's rotation poll interval")
 	flag.IntVar(&o.polls, "polls", 2, "Polls measured in the steady state")
 	flag.IntVar(&o.unrelated, "unrelated-secrets", 10000, "Unrelated 1 KiB Secrets created for the memory measurement at the largest size (0 skips it)")
-	flag.DurationVar(&o.outage, "outage", 0, "How long every vault answers 503 at the largest size, to measure the failure cost and the recovery (0 skips it)")
+	flag.DurationVar(&o.outage, "outage", 0, "How long every vault answers 503, to measure the failure cost and the recovery (0 skips it)")
+	flag.IntVar(&o.outageAt, "outage-at", 1000, "The size whose vaults go down (--outage)")
+	flag.IntVar(&o.sharedVaultAt, "shared-vault-at", 5000, "From this size on, every class reads one vault limited as Key Vault is (4,000 requests per 10 s), to measure throttle safety (0 never)")
+	flag.DurationVar(&o.throttle, "throttle", time.Minute, "How long the shared vault is then forced to throttle, answering 429 with Retry-After (0 skips it)")
 	flag.StringVar(&o.out, "out", "_artifacts/bench.json", "Where the JSON results go")
 	flag.StringVar(&o.moduleRoot, "module-root", ".", "The kvsync module, to build the binaries from")
 	flag.StringVar(&o.log, "log", "_artifacts/bench.log", "Where the components' logs go")

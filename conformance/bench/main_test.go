@@ -15,14 +15,16 @@ import (
 // holds the counts to the floor: one Mount, one Secret and one status write
 // per SecretSync to sync; in the steady state nothing written, one Mount per
 // class and one vault read per distinct object; only the dependents written when a
-// value changes; memory flat with unrelated Secrets. Counts, not times, so
+// value changes; no throttled answer from one vault at Key Vault's limit,
+// and a handful of requests per Retry-After when it is forced to throttle;
+// memory flat with unrelated Secrets. Counts, not times, so
 // the test is stable on a loaded machine.
 func TestTheControllerDoesTheLeastWork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the components")
 	}
 	dir := t.TempDir()
-	o := options{sizes: []int{20}, poll: 3 * time.Second, polls: 2, unrelated: 500, out: filepath.Join(dir, "bench.json"),
+	o := options{sizes: []int{20}, poll: 3 * time.Second, polls: 2, unrelated: 500, sharedVaultAt: 20, throttle: 5 * time.Second, out: filepath.Join(dir, "bench.json"),
 		log: filepath.Join(dir, "bench.log"), moduleRoot: filepath.Join("..", "..")}
 	var out bytes.Buffer
 	if err := run(context.Background(), o, &out); err != nil {
@@ -64,6 +66,11 @@ func TestTheControllerDoesTheLeastWork(t *testing.T) {
 	}
 	if v := r.SteadyPerPoll.VaultRequests; v < float64(r.DistinctReads) || v > float64(r.DistinctReads)*1.5 {
 		t.Errorf("steady vault requests per poll = %v, want about the %d distinct reads", v, r.DistinctReads)
+	}
+	if v := r.SharedVault; v == nil || v.Throttled != 0 || v.Forced == nil {
+		t.Errorf("one vault at Key Vault's limit: %+v", v)
+	} else if f := v.Forced; f.SecretWrites != 0 || f.VaultRequests < 1 || f.PerRetryAfter > 10 {
+		t.Errorf("the vault forced to throttle: %+v, want no Secret written and at most the running Mounts' requests per Retry-After", f)
 	}
 	if r.Memory == nil || r.Memory.HeapRatio > 1.25 {
 		t.Errorf("memory with unrelated Secrets: %+v", r.Memory)

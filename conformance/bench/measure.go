@@ -59,6 +59,9 @@ type Result struct {
 	Classes int     `json:"classes"`
 	Change  *Change `json:"change,omitempty"`
 	Outage  *Outage `json:"outage,omitempty"`
+	// SharedVault is set when every class read one vault limited as Key
+	// Vault is.
+	SharedVault *SharedVault `json:"sharedVault,omitempty"`
 	Memory  *Memory `json:"memory,omitempty"`
 }
 
@@ -89,6 +92,40 @@ type Outage struct {
 	RecoverySeconds float64 `json:"recoverySeconds"`
 }
 
+// SharedVault is throttle safety: every class reads one vault whose limit
+// is Key Vault's, then the vault is forced to throttle.
+type SharedVault struct {
+	// Limit is the vault's limit: Requests per Window seconds.
+	LimitRequests int     `json:"limitRequests"`
+	LimitWindow   float64 `json:"limitWindowSeconds"`
+	// Throttled are the 429 answers the vault gave while not forced to:
+	// from the start of the initial sync to the end of the steady state.
+	Throttled float64 `json:"throttled"`
+	// PeakPerSecond is the highest request rate the vault saw over a 10 s
+	// window, and MeanPerSecond the mean, from the initial sync on.
+	PeakPerSecond float64 `json:"peakPerSecond"`
+	MeanPerSecond float64 `json:"meanPerSecond"`
+	Forced        *Forced `json:"forced,omitempty"`
+}
+
+// Forced is the vault answering every request 429 with Retry-After.
+type Forced struct {
+	Seconds           float64 `json:"seconds"`
+	RetryAfterSeconds float64 `json:"retryAfterSeconds"`
+	// VaultRequests are what the vault received meanwhile (every one a
+	// 429), and PerRetryAfter the mean per Retry-After period.
+	VaultRequests float64 `json:"vaultRequests"`
+	PerRetryAfter float64 `json:"perRetryAfter"`
+	// Deferred are the checks the controller put off without calling the
+	// vault.
+	Deferred     float64 `json:"deferred"`
+	SecretWrites float64 `json:"secretWrites"`
+	StatusWrites float64 `json:"statusWrites"`
+	// RecoverySeconds is from the throttling's end to every SecretSync
+	// synced.
+	RecoverySeconds float64 `json:"recoverySeconds"`
+}
+
 // Memory is the controller's memory without and with unrelated Secrets.
 type Memory struct {
 	Unrelated   int     `json:"unrelatedSecrets"`
@@ -103,19 +140,25 @@ type Memory struct {
 
 // world is the measured world of one size.
 type world struct {
-	env     *conformance.Environment
-	c       client.WithWatch
-	n       int
+	env *conformance.Environment
+	c   client.WithWatch
+	n   int
+	// shared is set when every class reads one vault, limited as Key
+	// Vault is; vaults then holds it once per class.
+	shared  bool
 	vaults  []string
 	clients []string // identity per namespace
 	seen    map[string]bool
 }
 
-// measure measures n SecretSyncs; the outage and the memory with unrelated
-// Secrets are measured at the largest size only.
+// keyVaultLimit is Key Vault's documented limit for secret reads per vault.
+var keyVaultLimit = keyvault.RateLimit{Requests: 4000, Window: 10 * time.Second}
+
+// measure measures n SecretSyncs; the memory with unrelated Secrets is
+// measured at the largest size only, the outage at o.outageAt.
 func measure(ctx context.Context, o options, n int, largest bool, log io.Writer) (Result, error) {
 	res := Result{SecretSyncs: n, DistinctReads: n / syncsPerClass * objectsPerClass, Classes: n / syncsPerClass}
-	args := append([]string{fmt.Sprintf("--max-mounts-per-vault-per-second=%v", controller.DefaultMountsPerVaultPerSecond)}, o.controller...)
+	args := append([]string{fmt.Sprintf("--max-vault-reads-per-second=%v", controller.DefaultVaultReadsPerSecond)}, o.controller...)
 	var prof *profiler
 	if o.pprofDir != "" {
 		addr, err := freeAddr()
@@ -139,7 +182,7 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 	if err != nil {
 		return res, err
 	}
-	w := &world{env: env, c: c, n: n}
+	w := &world{env: env, c: c, n: n, shared: o.sharedVaultAt > 0 && n >= o.sharedVaultAt}
 	if err := w.setup(ctx); err != nil {
 		return res, err
 	}
@@ -148,6 +191,10 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 	before, err := read(ctx, env)
 	if err != nil {
 		return res, err
+	}
+	var rates *rateWatch
+	if w.shared {
+		rates = watchRate(ctx, env)
 	}
 	start := time.Now()
 	profiled := prof.cpu(ctx, fmt.Sprintf("controller-%d-initial", n), o.profile)
@@ -194,13 +241,23 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 	res.SteadyPerPoll = diff(before, after, window.Seconds()).per(float64(o.polls)) // CPU stays a mean over the window
 	res.RSSBytes, res.HeapBytes = after.rss, after.heap
 
+	if w.shared {
+		res.SharedVault = &SharedVault{LimitRequests: keyVaultLimit.Requests, LimitWindow: keyVaultLimit.Window.Seconds(), Throttled: after.throttled - before.throttled}
+		res.SharedVault.PeakPerSecond, res.SharedVault.MeanPerSecond = rates.stop()
+	}
+
 	// 3. One value changes.
 	if res.Change, err = w.change(ctx, o.poll); err != nil {
 		return res, err
 	}
 
-	// 4. Every vault down, then back.
-	if o.outage > 0 && largest {
+	// 4. Every vault down, then back; the shared vault forced to throttle.
+	if w.shared && o.throttle > 0 {
+		if res.SharedVault.Forced, err = w.forceThrottle(ctx, o.throttle); err != nil {
+			return res, err
+		}
+	}
+	if o.outage > 0 && n == o.outageAt {
 		if res.Outage, err = w.outage(ctx, o.outage); err != nil {
 			return res, err
 		}
@@ -238,20 +295,36 @@ func (w *world) setup(ctx context.Context) error {
 		w.clients = append(w.clients, id)
 	}
 	classes := w.n / syncsPerClass
+	if w.shared {
+		var roles []keyvault.RoleAssignment
+		for _, id := range w.clients {
+			roles = append(roles, keyvault.RoleAssignment{PrincipalID: id, Role: keyvault.RoleSecretsUser})
+		}
+		limit := keyVaultLimit
+		if err := w.env.World.CreateVault(keyvault.VaultConfig{Name: "kvbench-shared", TenantID: conformance.Tenant, RoleAssignments: roles, RateLimit: &limit}); err != nil {
+			return err
+		}
+	}
 	for k := range classes {
 		ns := k * syncsPerClass / syncsPerNamespace
-		vault := fmt.Sprintf("kvbench-%05d", k)
-		w.vaults = append(w.vaults, vault)
-		if err := w.env.World.CreateVault(keyvault.VaultConfig{Name: vault, TenantID: conformance.Tenant,
+		vault, prefix := fmt.Sprintf("kvbench-%05d", k), ""
+		if w.shared {
+			vault, prefix = "kvbench-shared", fmt.Sprintf("c%05d-", k)
+		} else if err := w.env.World.CreateVault(keyvault.VaultConfig{Name: vault, TenantID: conformance.Tenant,
 			RoleAssignments: []keyvault.RoleAssignment{{PrincipalID: w.clients[ns], Role: keyvault.RoleSecretsUser}}}); err != nil {
 			return err
 		}
+		w.vaults = append(w.vaults, vault)
 		var objects []string
 		for j := range objectsPerClass {
-			if err := w.env.World.SetSecret(vault, fmt.Sprintf("s%d", j), fmt.Sprintf("kvsync-canary-%d-%d-v1", k, j), "", false); err != nil {
+			if err := w.env.World.SetSecret(vault, fmt.Sprintf("%ss%d", prefix, j), fmt.Sprintf("kvsync-canary-%d-%d-v1", k, j), "", false); err != nil {
 				return err
 			}
-			objects = append(objects, fmt.Sprintf("  - |\n    objectName: s%d\n    objectType: secret\n", j))
+			alias := ""
+			if prefix != "" {
+				alias = fmt.Sprintf("    objectAlias: s%d\n", j)
+			}
+			objects = append(objects, fmt.Sprintf("  - |\n    objectName: %ss%d\n%s    objectType: secret\n", prefix, j, alias))
 		}
 		spc := &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Namespace: w.namespace(k * syncsPerClass), Name: fmt.Sprintf("kv-%05d", k)},
 			Spec: spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: map[string]string{"keyvaultName": vault,
@@ -343,7 +416,11 @@ func (w *world) change(ctx context.Context, poll time.Duration) (*Change, error)
 	}
 	const value = "kvsync-canary-0-0-v2"
 	start := time.Now()
-	if err := w.env.World.SetSecret(w.vaults[0], "s0", value, "", false); err != nil {
+	name := "s0"
+	if w.shared {
+		name = "c00000-s0"
+	}
+	if err := w.env.World.SetSecret(w.vaults[0], name, value, "", false); err != nil {
 		return nil, err
 	}
 	ch := &Change{Dependents: syncsPerClass}

@@ -22,6 +22,9 @@ type sample struct {
 	// vault are the provider's Key Vault requests; token its Entra ID
 	// token requests; mounts its Mount calls.
 	vault, token, mounts float64
+	// throttled are the vault's 429 answers; deferred the checks the
+	// controller put off for a vault's retry delay.
+	throttled, deferred float64
 	// cpu is the controller's CPU seconds; rss and heap its memory.
 	cpu, rss, heap float64
 	// procs are the CPU seconds of every component (processCPU).
@@ -60,6 +63,9 @@ func read(ctx context.Context, env *conformance.Environment) (sample, error) {
 		case "Discovery":
 		default:
 			s.vault += m.GetCounter().GetValue()
+			if labels(m)["code"] == "429" {
+				s.throttled += m.GetCounter().GetValue()
+			}
 		}
 	}
 	for _, m := range pf["kvsync_provider_mounts_total"].GetMetric() {
@@ -73,6 +79,9 @@ func read(ctx context.Context, env *conformance.Environment) (sample, error) {
 	s.cpu = value(cf["process_cpu_seconds_total"])
 	s.rss = value(cf["process_resident_memory_bytes"])
 	s.heap = value(cf["go_memstats_heap_inuse_bytes"])
+	for _, m := range cf["kvsync_sync_deferred_total"].GetMetric() {
+		s.deferred += m.GetCounter().GetValue()
+	}
 	return s, nil
 }
 

@@ -80,6 +80,16 @@ func (r Report) print(out io.Writer) {
 		}
 	}
 	for _, res := range r.Results {
+		if v := res.SharedVault; v != nil {
+			fmt.Fprintf(out, "\none vault for all %d SecretSyncs, limited as Key Vault is (%d requests per %.0f s): %.0f throttled answers; vault requests per second mean %.1f, peak %.1f over 10 s\n",
+				res.SecretSyncs, v.LimitRequests, v.LimitWindow, v.Throttled, v.MeanPerSecond, v.PeakPerSecond)
+			if f := v.Forced; f != nil {
+				fmt.Fprintf(out, "the vault forced to throttle for %.0f s (429, Retry-After %.0f s): %.0f vault requests (%.1f per Retry-After), %.0f checks put off, %.0f Secret writes, %.0f status writes; all synced %.1f s after it ended\n",
+					f.Seconds, f.RetryAfterSeconds, f.VaultRequests, f.PerRetryAfter, f.Deferred, f.SecretWrites, f.StatusWrites, f.RecoverySeconds)
+			}
+		}
+	}
+	for _, res := range r.Results {
 		if m := res.Memory; m != nil {
 			fmt.Fprintf(out, "\nmemory at %d SecretSyncs: RSS %.1f MiB -> %.1f MiB with %d unrelated Secrets (ratio %.2f); heap %.1f -> %.1f MiB (ratio %.2f); steady CPU %.3f cores\n",
 				res.SecretSyncs, m.RSSBefore/(1<<20), m.RSSAfter/(1<<20), m.Unrelated, m.RSSRatio, m.HeapBefore/(1<<20), m.HeapAfter/(1<<20), m.HeapRatio, m.SteadyCores)

@@ -253,7 +253,7 @@ func chartValues(tag string) map[string]any {
 	}
 	return map[string]any{
 		"rotationPollIntervalInSeconds": 2,
-		"maxMountsPerVaultPerSecond":    1000,
+		"maxVaultReadsPerSecond":        1000,
 		"controller":                    map[string]any{"image": image("kvsync-controller")},
 		"provider": map[string]any{
 			"image":             image("kvsync-provider"),
