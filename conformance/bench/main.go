@@ -28,21 +28,21 @@ import (
 
 // options are the command's flags.
 type options struct {
-	sizes      []int
-	poll       time.Duration
-	polls      int
-	unrelated  int
-	outage     time.Duration
-	outageAt   int
+	sizes     []int
+	poll      time.Duration
+	polls     int
+	unrelated int
+	outage    time.Duration
+	outageAt  int
 	// sharedVaultAt is the smallest size whose classes all read one vault
 	// limited as Key Vault is; throttle is how long that vault is then
 	// forced to throttle.
 	sharedVaultAt int
 	throttle      time.Duration
-	out        string
-	moduleRoot string
-	log        string
-	controller []string
+	out           string
+	moduleRoot    string
+	log           string
+	controller    []string
 	// controllerEnv is added to the controller's environment.
 	controllerEnv []string
 	// pprofDir receives the controller's profiles; empty profiles nothing.

@@ -62,7 +62,7 @@ type Result struct {
 	// SharedVault is set when every class read one vault limited as Key
 	// Vault is.
 	SharedVault *SharedVault `json:"sharedVault,omitempty"`
-	Memory  *Memory `json:"memory,omitempty"`
+	Memory      *Memory      `json:"memory,omitempty"`
 }
 
 // Change is one vault value changing.
