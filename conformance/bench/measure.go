@@ -63,6 +63,9 @@ type Result struct {
 	// Vault is.
 	SharedVault *SharedVault `json:"sharedVault,omitempty"`
 	Memory      *Memory      `json:"memory,omitempty"`
+	// PhaseSeconds is the harness's time in each phase (start, sync,
+	// steady, change, failures, memory).
+	PhaseSeconds map[string]float64 `json:"phaseSeconds"`
 }
 
 // Change is one vault value changing.
@@ -187,6 +190,13 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 		return res, err
 	}
 
+	res.PhaseSeconds = map[string]float64{"start": res.StartSeconds}
+	mark := time.Now()
+	phase := func(name string) {
+		res.PhaseSeconds[name] = time.Since(mark).Seconds()
+		mark = time.Now()
+	}
+
 	// 1. Initial sync.
 	before, err := read(ctx, env)
 	if err != nil {
@@ -219,19 +229,16 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 		return res, err
 	}
 
+	phase("sync")
 	// 2. Steady state: let the first poll after the sync pass, then count.
 	sleep(ctx, o.poll+o.poll/2)
-	before, err = read(ctx, env)
-	if err != nil {
-		return res, err
-	}
 	window := time.Duration(o.polls) * o.poll
 	profiled = prof.cpu(ctx, fmt.Sprintf("controller-%d-steady", n), window)
-	sleep(ctx, window)
-	after, err = read(ctx, env)
+	steady, err := w.settle(ctx, window, o.poll/4)
 	if err != nil {
 		return res, err
 	}
+	before, after = steady.first, steady.last
 	if err := profiled(); err != nil {
 		return res, err
 	}
@@ -239,18 +246,20 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 		return res, err
 	}
 	res.SteadyPerPoll = diff(before, after, window.Seconds()).per(float64(o.polls)) // CPU stays a mean over the window
-	res.RSSBytes, res.HeapBytes = after.rss, after.heap
+	res.RSSBytes, res.HeapBytes = steady.rss, steady.heap
 
 	if w.shared {
 		res.SharedVault = &SharedVault{LimitRequests: keyVaultLimit.Requests, LimitWindow: keyVaultLimit.Window.Seconds(), Throttled: after.throttled - before.throttled}
 		res.SharedVault.PeakPerSecond, res.SharedVault.MeanPerSecond = rates.stop()
 	}
 
+	phase("steady")
 	// 3. One value changes.
 	if res.Change, err = w.change(ctx, o.poll); err != nil {
 		return res, err
 	}
 
+	phase("change")
 	// 4. Every vault down, then back; the shared vault forced to throttle.
 	if w.shared && o.throttle > 0 {
 		if res.SharedVault.Forced, err = w.forceThrottle(ctx, o.throttle); err != nil {
@@ -263,12 +272,14 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 		}
 	}
 
+	phase("failures")
 	// 5. Memory with unrelated Secrets.
 	if o.unrelated > 0 && largest {
-		if res.Memory, err = w.memory(ctx, o.unrelated, o.poll); err != nil {
+		if res.Memory, err = w.memory(ctx, o.unrelated, o.poll, steady); err != nil {
 			return res, err
 		}
 	}
+	phase("memory")
 	return res, nil
 }
 
@@ -513,15 +524,10 @@ func (w *world) outage(ctx context.Context, d time.Duration) (*Outage, error) {
 	return out, nil
 }
 
-// memory measures the controller before and after creating unrelated 1 KiB
-// Secrets.
-func (w *world) memory(ctx context.Context, unrelated int, poll time.Duration) (*Memory, error) {
-	m := &Memory{Unrelated: unrelated}
-	rss, heap, cores, err := w.settle(ctx, poll)
-	if err != nil {
-		return nil, err
-	}
-	m.RSSBefore, m.HeapBefore, m.SteadyCores = rss, heap, cores
+// memory measures the controller after creating unrelated 1 KiB Secrets,
+// against the steady state before.
+func (w *world) memory(ctx context.Context, unrelated int, poll time.Duration, before settled) (*Memory, error) {
+	m := &Memory{Unrelated: unrelated, RSSBefore: before.rss, HeapBefore: before.heap, SteadyCores: before.cores}
 	if err := w.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unrelated"}}); err != nil {
 		return nil, err
 	}
@@ -532,31 +538,39 @@ func (w *world) memory(ctx context.Context, unrelated int, poll time.Duration) (
 	}); err != nil {
 		return nil, err
 	}
-	if m.RSSAfter, m.HeapAfter, _, err = w.settle(ctx, poll); err != nil {
+	after, err := w.settle(ctx, 2*poll, poll/4)
+	if err != nil {
 		return nil, err
 	}
+	m.RSSAfter, m.HeapAfter = after.rss, after.heap
 	m.RSSRatio, m.HeapRatio = m.RSSAfter/m.RSSBefore, m.HeapAfter/m.HeapBefore
 	return m, nil
 }
 
-// settle samples the controller's memory over two polls and returns the
-// lowest RSS and heap seen (after a GC) and the mean CPU.
-func (w *world) settle(ctx context.Context, poll time.Duration) (rss, heap, cores float64, err error) {
+// settled is what settle saw: the first and last samples, the lowest RSS
+// and heap (after a GC) and the controller's mean CPU.
+type settled struct {
+	first, last      sample
+	rss, heap, cores float64
+}
+
+// settle samples the counters every interval for d.
+func (w *world) settle(ctx context.Context, d, interval time.Duration) (settled, error) {
 	first, err := read(ctx, w.env)
 	if err != nil {
-		return 0, 0, 0, err
+		return settled{}, err
 	}
-	rss, heap = first.rss, first.heap
+	s := settled{first: first, last: first, rss: first.rss, heap: first.heap}
 	start := time.Now()
-	var last sample
-	for time.Since(start) < 2*poll {
-		sleep(ctx, poll/4)
-		if last, err = read(ctx, w.env); err != nil {
-			return 0, 0, 0, err
+	for time.Since(start) < d {
+		sleep(ctx, min(interval, d-time.Since(start)))
+		if s.last, err = read(ctx, w.env); err != nil {
+			return settled{}, err
 		}
-		rss, heap = min(rss, last.rss), min(heap, last.heap)
+		s.rss, s.heap = min(s.rss, s.last.rss), min(s.heap, s.last.heap)
 	}
-	return rss, heap, (last.cpu - first.cpu) / time.Since(start).Seconds(), nil
+	s.cores = (s.last.cpu - s.first.cpu) / time.Since(start).Seconds()
+	return s, nil
 }
 
 // parallel runs do(0..n-1) on workers goroutines and returns the first

@@ -89,6 +89,14 @@ func (r Report) print(out io.Writer) {
 			}
 		}
 	}
+	fmt.Fprintln(out)
+	for _, res := range r.Results {
+		fmt.Fprintf(out, "harness seconds at %d:", res.SecretSyncs)
+		for _, p := range []string{"start", "sync", "steady", "change", "failures", "memory"} {
+			fmt.Fprintf(out, " %s %.0f;", p, res.PhaseSeconds[p])
+		}
+		fmt.Fprintln(out)
+	}
 	for _, res := range r.Results {
 		if m := res.Memory; m != nil {
 			fmt.Fprintf(out, "\nmemory at %d SecretSyncs: RSS %.1f MiB -> %.1f MiB with %d unrelated Secrets (ratio %.2f); heap %.1f -> %.1f MiB (ratio %.2f); steady CPU %.3f cores\n",
