@@ -58,6 +58,9 @@ func newWorld(t *testing.T, seed uint64) *world {
 	}
 	tr := fake.Transport()
 	tr.DialContext = inj.Dialer(fake.DialContext)
+	// Dials a fault holds (blackhole, misroute) end when the transport
+	// closes, as they do when a real one is closed.
+	t.Cleanup(tr.CloseIdleConnections)
 	httpClient := &http.Client{Transport: tr}
 	opts := azcore.ClientOptions{Transport: httpClient, Retry: policy.RetryOptions{MaxRetries: -1}}
 	cred, err := azidentity.NewClientSecretCredential(fakevault.DefaultTenantID, fakevault.DefaultClientID, fakevault.DefaultClientSecret,
