@@ -500,16 +500,18 @@ func (w *world) outage(ctx context.Context, d time.Duration) (*Outage, error) {
 	}
 	out := &Outage{}
 	start := time.Now()
-	last := before
+	last, lastAt := before, start
 	for time.Since(start) < d {
-		sleep(ctx, 10*time.Second)
+		sleep(ctx, min(10*time.Second, d-time.Since(start)))
 		now, err := read(ctx, w.env)
 		if err != nil {
 			w.env.World.ClearFault("bench-outage")
 			return nil, err
 		}
-		out.PeakPerMinute = max(out.PeakPerMinute, (now.vault-last.vault)*6)
-		last = now
+		if s := time.Since(lastAt).Seconds(); s >= 5 {
+			out.PeakPerMinute = max(out.PeakPerMinute, (now.vault-last.vault)/s*60)
+		}
+		last, lastAt = now, time.Now()
 	}
 	w.env.World.ClearFault("bench-outage")
 	out.Seconds = time.Since(start).Seconds()
@@ -538,7 +540,7 @@ func (w *world) memory(ctx context.Context, unrelated int, poll time.Duration, b
 	}); err != nil {
 		return nil, err
 	}
-	after, err := w.settle(ctx, 2*poll, poll/4)
+	after, err := w.settle(ctx, 3*poll/2, poll/4)
 	if err != nil {
 		return nil, err
 	}
