@@ -282,6 +282,9 @@ func (e *Environment) startProvider(dir string, log io.Writer, w inProcess) erro
 
 func (e *Environment) startController(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, dir string, opts Options) error {
 	ctrl.SetLogger(zap.New(zap.WriteTo(opts.Log)))
+	// The controller's API requests pass the cluster faults.
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(e.World.(inProcess).inj.KubeTransport)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme, Cache: controller.CacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",

@@ -35,6 +35,9 @@ type World interface {
 	Injections() ([]faults.Injection, error)
 	// ProviderFaults reports whether provider.* faults reach the provider.
 	ProviderFaults() bool
+	// CloseConnections closes every client connection to the fake, so
+	// that clients dial again through the faults in place.
+	CloseConnections() error
 }
 
 // inProcess is the World of an in-process fakevault and injector.
@@ -100,6 +103,10 @@ func (w inProcess) ClearFault(name string)                  { w.inj.Clear(name) 
 func (w inProcess) Journal() ([]journal.Entry, error)       { return w.fake.Journal().Entries(), nil }
 func (w inProcess) Injections() ([]faults.Injection, error) { return w.inj.Journal(), nil }
 func (w inProcess) ProviderFaults() bool                    { return true }
+func (w inProcess) CloseConnections() error {
+	w.fake.CloseClientConnections()
+	return nil
+}
 
 // admin is the World of a fakevault binary, reached through its admin API.
 type admin struct {
@@ -172,6 +179,7 @@ func (w admin) CreateKey(vault, name, keyType string) error {
 }
 
 func (w admin) AddFault(f faults.Fault) error { return w.do(http.MethodPost, "/faults", f, nil) }
+func (w admin) CloseConnections() error       { return w.do(http.MethodPost, "/connections/close", nil, nil) }
 
 func (w admin) ClearFault(name string) {
 	_ = w.do(http.MethodDelete, "/faults/"+url.PathEscape(name), nil, nil)

@@ -26,6 +26,7 @@ const maxAdminBody = 1 << 20
 //	GET    /healthz
 //	GET    /ca.pem
 //	GET    /journal                                  DELETE /journal
+//	POST   /connections/close                        (closes every client connection)
 //	POST   /tenants                                  {"tenantId"}
 //	POST   /tenants/{tenant}/applications            entra.Application
 //	POST   /issuers                                  {"issuer","jwks"}
@@ -50,6 +51,10 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /journal", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.journal.Entries()) })
 	mux.HandleFunc("DELETE /journal", func(w http.ResponseWriter, _ *http.Request) {
 		s.journal.Reset()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /connections/close", func(w http.ResponseWriter, _ *http.Request) {
+		s.CloseClientConnections()
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /tenants", admin(func(r *http.Request, in struct {

@@ -95,6 +95,10 @@ type Server struct {
 	client  *http.Client
 
 	closeOnce sync.Once
+
+	connsMu sync.Mutex
+	// conns are the client connections open now.
+	conns map[net.Conn]struct{}
 }
 
 // NewServer starts a Server. Close it when done.
@@ -138,7 +142,7 @@ func NewServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", opts.Addr, err)
 	}
-	s := &Server{ca: ca, entra: authority, vaults: vaults, journal: j, listener: lis, served: make(chan error, 1)}
+	s := &Server{ca: ca, entra: authority, vaults: vaults, journal: j, listener: lis, served: make(chan error, 1), conns: map[net.Conn]struct{}{}}
 	h := s.Handler()
 	s.handler.Store(&h)
 	s.http = &http.Server{
@@ -146,6 +150,7 @@ func NewServer(opts Options) (*Server, error) {
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          opts.ErrorLog,
+		ConnState:         s.track,
 	}
 	s.client = &http.Client{Transport: s.Transport()}
 	go func() { s.served <- s.http.ServeTLS(lis, "", "") }()
@@ -288,6 +293,29 @@ func (s *Server) ClientWith(vault string, cred azcore.TokenCredential) (*azsecre
 
 // VaultURL returns the URL of the named vault: https://<name>.vault.azure.net/.
 func VaultURL(name string) string { return "https://" + name + "." + VaultDomain + "/" }
+
+// track records the open client connections.
+func (s *Server) track(c net.Conn, state http.ConnState) {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	switch state {
+	case http.StateNew:
+		s.conns[c] = struct{}{}
+	case http.StateClosed, http.StateHijacked:
+		delete(s.conns, c)
+	}
+}
+
+// CloseClientConnections closes every client connection open now, as a
+// network change or a restarted gateway does: requests in flight fail, and
+// clients dial again, through whatever faults are then in place.
+func (s *Server) CloseClientConnections() {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	for c := range s.conns {
+		_ = c.Close()
+	}
+}
 
 // Close stops the server, waiting for in-flight requests to finish.
 func (s *Server) Close() error {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -293,5 +294,54 @@ func must(t *testing.T, err error) {
 func must2[T any](_ T, err error) {
 	if err != nil {
 		panic(err)
+	}
+}
+
+func TestClosingClientConnectionsMakesClientsDialAgain(t *testing.T) {
+	srv := newServer(t, fakevault.Options{})
+	vault := createVault(t, srv, keyvault.VaultConfig{Name: "contoso"})
+	if _, err := vault.SetSecret("db-password", canary, nil); err != nil {
+		t.Fatal(err)
+	}
+	var dials sync.Map // address -> *atomic.Int64
+	tr := srv.Transport()
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		n, _ := dials.LoadOrStore(addr, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		return srv.DialContext(ctx, network, addr)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	opts := azcore.ClientOptions{Transport: &http.Client{Transport: tr}}
+	cred, err := azidentity.NewClientSecretCredential(fakevault.DefaultTenantID, fakevault.DefaultClientID, fakevault.DefaultClientSecret,
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := azsecrets.NewClient(fakevault.VaultURL("contoso"), cred, &azsecrets.ClientOptions{ClientOptions: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() {
+		t.Helper()
+		if _, err := client.GetSecret(context.Background(), "db-password", "", nil); err != nil {
+			t.Fatalf("GetSecret: %v", err)
+		}
+	}
+	vaultDials := func() int64 {
+		n, ok := dials.Load("contoso." + fakevault.VaultDomain + ":443")
+		if !ok {
+			return 0
+		}
+		return n.(*atomic.Int64).Load()
+	}
+	get()
+	get()
+	if n := vaultDials(); n != 1 {
+		t.Fatalf("%d dials for two reads on a kept-alive connection, want 1", n)
+	}
+	srv.CloseClientConnections()
+	get()
+	if n := vaultDials(); n != 2 {
+		t.Errorf("%d dials after the connections were closed, want 2", n)
 	}
 }

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kvsync/kvsync/conformance"
+	"github.com/kvsync/kvsync/faults"
+)
+
+// Report is the soak's outcome, written as JSON.
+type Report struct {
+	Seed        int64   `json:"seed"`
+	SecretSyncs int     `json:"secretSyncs"`
+	Namespaces  int     `json:"namespaces"`
+	Vaults      int     `json:"vaults"`
+	Poll        string  `json:"poll"`
+	ChaosSecs   float64 `json:"chaosSeconds"`
+	// Faults are the faults added by kind, and Injections the requests
+	// they failed (or slowed), by kind.
+	Faults     map[faults.Kind]int `json:"faults"`
+	Injections map[faults.Kind]int `json:"injections"`
+	Rotations  int                 `json:"rotations"`
+	// Checks counts the invariant checks made, by invariant.
+	Checks map[string]int `json:"checks"`
+	// PeakVaultRequestsPerSecond is the busiest vault's highest rate
+	// between two rate checks (10 s apart).
+	PeakVaultRequestsPerSecond float64 `json:"peakVaultRequestsPerSecond"`
+	// ConvergedSeconds is from the faults' end to every SecretSync current.
+	ConvergedSeconds float64  `json:"convergedSeconds"`
+	Violations       []string `json:"violations"`
+}
+
+func run(ctx context.Context, o options, out io.Writer) (*Report, error) {
+	start := time.Now()
+	for _, p := range []string{o.out, o.log} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	logFile, err := os.Create(o.log)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	logs := &conformance.LogBuffer{Tee: logFile}
+	env, err := conformance.Start(ctx, conformance.Options{CRDDir: o.crdDir, PollInterval: o.poll, Log: logs})
+	if err != nil {
+		return nil, fmt.Errorf("starting the environment: %w", err)
+	}
+	defer func() { _ = env.Stop() }()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 500, 1000 // the harness is not what is tested
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: env.Client.Scheme()})
+	if err != nil {
+		return nil, err
+	}
+	w := &world{env: env, c: c}
+	if err := w.setup(ctx, o); err != nil {
+		return nil, fmt.Errorf("creating the world: %w", err)
+	}
+	report := &Report{Seed: o.seed, SecretSyncs: len(w.syncs), Namespaces: o.namespaces, Vaults: o.vaults, Poll: o.poll.String()}
+	progress(out, start, "%d SecretSyncs in %d namespaces reading %d vaults; waiting for the initial sync", len(w.syncs), o.namespaces, o.vaults)
+	chk := newChecker(w)
+	if _, err := chk.converge(ctx, 5*time.Minute); err != nil {
+		return nil, err
+	}
+	if v := chk.snapshot(); len(v) > 0 {
+		return nil, fmt.Errorf("the initial sync did not complete: %s", v[0])
+	}
+
+	// Chaos, with the invariants checked throughout.
+	progress(out, start, "synced; injecting faults for %s", o.duration)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var watchErr error
+	wg.Go(func() { watchErr = chk.watchSecrets(watchCtx) })
+	ch := &chaos{w: w, rng: rand.New(rand.NewPCG(uint64(o.seed), 0x50a6)), max: o.maxFaults, started: map[faults.Kind]int{}}
+	chaosCtx, stopChaos := context.WithTimeout(ctx, o.duration)
+	var chaosErr error
+	chaosStart := time.Now()
+	chaosDone := make(chan struct{})
+	go func() { defer close(chaosDone); chaosErr = ch.run(chaosCtx) }()
+	for chaosCtx.Err() == nil {
+		select {
+		case <-chaosCtx.Done():
+		case <-time.After(10 * time.Second):
+			if err := errors.Join(chk.checkForeign(ctx), chk.checkRate(&report.PeakVaultRequestsPerSecond)); err != nil {
+				stopChaos()
+				stopWatch()
+				<-chaosDone
+				wg.Wait()
+				return nil, err
+			}
+			progress(out, start, "faults and rotations under way, %d violations so far", len(chk.snapshot()))
+		}
+	}
+	stopChaos()
+	<-chaosDone // every fault is cleared
+	report.ChaosSecs = time.Since(chaosStart).Seconds()
+
+	// Convergence, then the last checks.
+	progress(out, start, "faults cleared; waiting for every Secret to converge (at most poll + 30 s)")
+	took, err := chk.converge(ctx, o.poll+30*time.Second)
+	report.ConvergedSeconds = took.Seconds()
+	stopWatch()
+	wg.Wait()
+	if err := errors.Join(err, watchErr, chaosErr, chk.checkForeign(ctx), chk.checkRate(&report.PeakVaultRequestsPerSecond), chk.checkLeaks(ctx, logs)); err != nil {
+		return nil, err
+	}
+	injections, err := env.World.Injections()
+	if err != nil {
+		return nil, err
+	}
+	report.Injections = map[faults.Kind]int{}
+	for _, in := range injections {
+		report.Injections[in.Kind]++
+	}
+	report.Faults, report.Rotations, report.Checks = ch.started, ch.rotations, chk.checks
+	report.Violations = chk.snapshot()
+	raw, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(o.out, raw, 0o644); err != nil {
+		return nil, err
+	}
+	report.print(out)
+	fmt.Fprintf(out, "\nJSON: %s\n", o.out)
+	return report, nil
+}
+
+func sum(m map[faults.Kind]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// print renders the report as tables.
+func (r *Report) print(out io.Writer) {
+	fmt.Fprintf(out, "\nkvsync soak: %d SecretSyncs, %d namespaces, %d vaults, poll %s, seed %d, %.0f s of faults, %d values rotated\n\n",
+		r.SecretSyncs, r.Namespaces, r.Vaults, r.Poll, r.Seed, r.ChaosSecs, r.Rotations)
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "fault kind\tfaults\trequests failed or slowed\t")
+	for _, k := range kinds {
+		fmt.Fprintf(w, "%s\t%d\t%d\t\n", k, r.Faults[k], r.Injections[k])
+	}
+	_ = w.Flush()
+	fmt.Fprintln(out)
+	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "invariant check\tcount\t")
+	for _, k := range slices.Sorted(maps.Keys(r.Checks)) {
+		fmt.Fprintf(w, "%s\t%d\t\n", k, r.Checks[k])
+	}
+	_ = w.Flush()
+	fmt.Fprintf(out, "\nbusiest vault: %.1f requests/s at most (Key Vault allows %d per %s); converged %.1f s after the faults ended\n",
+		r.PeakVaultRequestsPerSecond, keyVaultLimit.Requests, keyVaultLimit.Window, r.ConvergedSeconds)
+	fmt.Fprintf(out, "violations: %d\n", len(r.Violations))
+	for _, v := range r.Violations {
+		fmt.Fprintf(out, "  - %s\n", v)
+	}
+}

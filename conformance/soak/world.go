@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/conformance"
+	"github.com/kvsync/kvsync/fakevault/entra"
+	"github.com/kvsync/kvsync/fakevault/keyvault"
+)
+
+// Layout: 5 SecretSyncs per class, 3 objects per class.
+const (
+	syncsPerClass   = 5
+	objectsPerClass = 3
+)
+
+// keyVaultLimit is Key Vault's documented limit for secret reads per vault.
+var keyVaultLimit = keyvault.RateLimit{Requests: 4000, Window: 10e9}
+
+// object is one vault secret the world reads.
+type object struct {
+	vault, name string
+}
+
+// world is the soak's objects and what the vaults have held.
+type world struct {
+	env *conformance.Environment
+	c   client.WithWatch
+
+	namespaces []string
+	identities []string // client ID per namespace
+	vaults     []string
+	objects    []object
+	// syncs maps each SecretSync that must converge to the objects of its
+	// targetKeys k0, k1, k2.
+	syncs map[client.ObjectKey][]object
+	// foreign are the Secrets the controller must never change, by key,
+	// as created.
+	foreign map[client.ObjectKey]*corev1.Secret
+
+	mu sync.Mutex
+	// history holds every value each object has had, in order.
+	history map[object][]string
+}
+
+// value is the n-th value of an object: a canary, so that a leak anywhere
+// is found by its prefix.
+func value(o object, n int) string {
+	return fmt.Sprintf("kvsync-canary-soak-%s-%s-v%d", o.vault, o.name, n)
+}
+
+// canaryPrefix starts every value the soak writes to a vault.
+const canaryPrefix = "kvsync-canary-soak-"
+
+// setup creates the namespaces, identities, vaults, objects, classes,
+// foreign Secrets and SecretSyncs.
+func (w *world) setup(ctx context.Context, o options) error {
+	w.syncs, w.foreign, w.history = map[client.ObjectKey][]object{}, map[client.ObjectKey]*corev1.Secret{}, map[object][]string{}
+	for i := range o.namespaces {
+		ns := fmt.Sprintf("soak-%02d", i)
+		w.namespaces = append(w.namespaces, ns)
+		if err := w.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+		if err := w.c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "workload"}}); err != nil {
+			return err
+		}
+		id := guid()
+		if err := w.env.World.AddApplication(entra.Application{ClientID: id, ObjectID: id, FederatedCredentials: []entra.FederatedCredential{
+			{Issuer: w.env.Issuer, Subject: "system:serviceaccount:" + ns + ":workload"}}}); err != nil {
+			return err
+		}
+		w.identities = append(w.identities, id)
+	}
+	var roles []keyvault.RoleAssignment
+	for _, id := range w.identities {
+		roles = append(roles, keyvault.RoleAssignment{PrincipalID: id, Role: keyvault.RoleSecretsUser})
+	}
+	for v := range o.vaults {
+		name := fmt.Sprintf("kvsoak-%d", v)
+		limit := keyVaultLimit
+		if err := w.env.World.CreateVault(keyvault.VaultConfig{Name: name, TenantID: conformance.Tenant, RoleAssignments: roles, RateLimit: &limit}); err != nil {
+			return err
+		}
+		w.vaults = append(w.vaults, name)
+	}
+	for i, ns := range w.namespaces {
+		for k := range o.perNS / syncsPerClass {
+			vault := w.vaults[(i*o.perNS/syncsPerClass+k)%len(w.vaults)]
+			var objs []object
+			var entries []string
+			for j := range objectsPerClass {
+				obj := object{vault: vault, name: fmt.Sprintf("n%02d-c%d-s%d", i, k, j)}
+				if err := w.rotate(obj); err != nil {
+					return err
+				}
+				w.objects = append(w.objects, obj)
+				objs = append(objs, obj)
+				entries = append(entries, fmt.Sprintf("  - |\n    objectName: %s\n    objectAlias: s%d\n    objectType: secret\n", obj.name, j))
+			}
+			class := fmt.Sprintf("kv-%d", k)
+			if err := w.c.Create(ctx, &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: class},
+				Spec: spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: map[string]string{"keyvaultName": vault,
+					"tenantID": conformance.Tenant, "clientID": w.identities[i], "objects": "array:\n" + strings.Join(entries, "")}}}); err != nil {
+				return err
+			}
+			for s := range syncsPerClass {
+				name := fmt.Sprintf("app-%d-%d", k, s)
+				if err := w.c.Create(ctx, secretSync(ns, name, class)); err != nil {
+					return err
+				}
+				w.syncs[client.ObjectKey{Namespace: ns, Name: name}] = objs
+			}
+		}
+		// A foreign Secret, and one a SecretSync names but that is not the
+		// controller's (InvalidClusterSecretAnnotationError): neither may
+		// ever change.
+		plain := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "foreign-plain"}, Data: map[string][]byte{"k": []byte("not the controller's")}}
+		taken := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-taken", Labels: map[string]string{ssv1alpha1.ManagedLabel: ""}},
+			Data: map[string][]byte{"k0": []byte("someone else's")}}
+		for _, s := range []*corev1.Secret{plain, taken} {
+			if err := w.c.Create(ctx, s); err != nil {
+				return err
+			}
+			w.foreign[client.ObjectKeyFromObject(s)] = s.DeepCopy()
+		}
+		if err := w.c.Create(ctx, secretSync(ns, "app-taken", "kv-0")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func secretSync(ns, name, class string) *ssv1alpha1.SecretSync {
+	ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: "workload", SecretProviderClassName: class}}
+	for j := range objectsPerClass {
+		ss.Spec.SecretObject.Data = append(ss.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{SourcePath: fmt.Sprintf("s%d", j), TargetKey: fmt.Sprintf("k%d", j)})
+	}
+	return ss
+}
+
+// rotate sets the object's next value in its vault, recording it first, so
+// that a Secret can never hold a value the history lacks.
+func (w *world) rotate(o object) error {
+	w.mu.Lock()
+	v := value(o, len(w.history[o])+1)
+	w.history[o] = append(w.history[o], v)
+	w.mu.Unlock()
+	return w.env.World.SetSecret(o.vault, o.name, v, "", false)
+}
+
+// known reports whether v is a value o has had.
+func (w *world) known(o object, v string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, h := range w.history[o] {
+		if h == v {
+			return true
+		}
+	}
+	return false
+}
+
+// current returns the object's latest value.
+func (w *world) current(o object) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h := w.history[o]
+	return h[len(h)-1]
+}
+
+// guid returns a random GUID.
+func guid() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
