@@ -144,6 +144,8 @@ func TestAVaultThatAskedForARetryDelayIsHeldBackUntilThen(t *testing.T) {
 
 func TestRetryDelaysAndObjectFailuresAreReadFromTheProvidersStatus(t *testing.T) {
 	throttled, _ := status.New(codes.ResourceExhausted, "Throttled").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(7 * time.Second)})
+	forever, _ := status.New(codes.Unavailable, "come back next year").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(365 * 24 * time.Hour)})
+	negative, _ := status.New(codes.Unavailable, "come back yesterday").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(-time.Hour)})
 	tests := []struct {
 		name   string
 		err    error
@@ -151,6 +153,8 @@ func TestRetryDelaysAndObjectFailuresAreReadFromTheProvidersStatus(t *testing.T)
 		object bool
 	}{
 		{"a throttled vault with Retry-After", throttled.Err(), 7 * time.Second, false},
+		{"a provider asking for a year waits at most maxRetryDelay", forever.Err(), maxRetryDelay, false},
+		{"a negative delay is none", negative.Err(), 0, false},
 		{"an unavailable vault without one", status.Error(codes.Unavailable, "503"), 0, false},
 		{"a missing secret", status.Error(codes.NotFound, "SecretNotFound"), 0, true},
 		{"a role that does not cover one secret", status.Error(codes.PermissionDenied, "ForbiddenByRbac"), 0, true},

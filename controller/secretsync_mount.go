@@ -282,12 +282,16 @@ func (v *vaultLimiters) pausedFor(class *spcv1.SecretProviderClass, now time.Tim
 	return until.Sub(now)
 }
 
+// maxRetryDelay bounds the wait a provider may ask for: a provider that
+// asks for more cannot stop a vault's syncs for longer.
+const maxRetryDelay = 5 * time.Minute
+
 // retryDelay returns the wait a provider asked for with a failure (gRPC
-// RetryInfo, e.g. a vault's Retry-After), or 0.
+// RetryInfo, e.g. a vault's Retry-After), at most maxRetryDelay, or 0.
 func retryDelay(err error) time.Duration {
 	for _, d := range status.Convert(err).Details() {
 		if info, ok := d.(*errdetails.RetryInfo); ok && info.GetRetryDelay() != nil {
-			return max(0, info.GetRetryDelay().AsDuration())
+			return min(max(0, info.GetRetryDelay().AsDuration()), maxRetryDelay)
 		}
 	}
 	return 0
