@@ -13,12 +13,12 @@ import (
 
 // TestTheControllerDoesTheLeastWork runs the harness on a small world and
 // holds the counts to the floor: one Mount, one Secret and one status write
-// per SecretSync to sync; in the steady state nothing written, one Mount per
-// class and one vault read per distinct object; only the dependents written when a
-// value changes; no throttled answer from one vault at Key Vault's limit,
-// and a handful of requests per Retry-After when it is forced to throttle;
-// memory flat with unrelated Secrets. Counts, not times, so
-// the test is stable on a loaded machine.
+// per SecretSync to sync; in the steady state nothing written, one Mount
+// per class and one vault read per distinct object; only the dependents
+// written when a value changes; no throttled answer from one vault at Key
+// Vault's limit, and a handful of requests per Retry-After when it is
+// forced to throttle; memory flat with unrelated Secrets. Counts, not
+// times, so the test is stable on a loaded machine.
 func TestTheControllerDoesTheLeastWork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the components")
