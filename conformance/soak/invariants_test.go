@@ -26,11 +26,15 @@ func TestTheSecretInvariantCatchesDeletedBlankedLostAndForeignValues(t *testing.
 		steps func(c *checker)
 		want  string
 	}{
-		{"an older value is fine", func(c *checker) { c.secret(watch.Added, secret(map[string]string{"k0": value(a, 1), "k1": value(b, 1)})) }, ""},
+		{"an older value is fine", func(c *checker) {
+			c.secret(watch.Added, secret(map[string]string{"k0": value(a, 1), "k1": value(b, 1)}))
+		}, ""},
 		{"a key missing since creation is fine", func(c *checker) { c.secret(watch.Added, secret(map[string]string{"k0": value(a, 2)})) }, ""},
 		{"a deleted Secret", func(c *checker) { c.secret(watch.Deleted, secret(nil)) }, "was deleted"},
 		{"a blanked key", func(c *checker) { c.secret(watch.Modified, secret(map[string]string{"k0": "", "k1": value(b, 1)})) }, "is empty"},
-		{"a value the vault never had", func(c *checker) { c.secret(watch.Modified, secret(map[string]string{"k0": "stale cache", "k1": value(b, 1)})) }, "never had"},
+		{"a value the vault never had", func(c *checker) {
+			c.secret(watch.Modified, secret(map[string]string{"k0": "stale cache", "k1": value(b, 1)}))
+		}, "never had"},
 		{"a key removed", func(c *checker) {
 			c.secret(watch.Added, secret(map[string]string{"k0": value(a, 1), "k1": value(b, 1)}))
 			c.secret(watch.Modified, secret(map[string]string{"k0": value(a, 2)}))
