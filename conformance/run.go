@@ -215,7 +215,7 @@ func (r *run) doctor(ctx context.Context, e scenarios.Expectation, name string) 
 
 func (r *run) seedVault(serviceAccount string) error {
 	v := r.s.Vault
-	r.clientID = newGUID()
+	r.clientID = NewGUID()
 	app := entra.Application{ClientID: r.clientID, ObjectID: r.clientID}
 	if v.Federated == nil || *v.Federated {
 		app.FederatedCredentials = []entra.FederatedCredential{{Issuer: r.env.Issuer, Subject: "system:serviceaccount:" + r.ns + ":" + serviceAccount}}
@@ -660,7 +660,9 @@ func vaultName(scenario string) string {
 	return "kv-" + hex.EncodeToString(sum[:])[:12]
 }
 
-func newGUID() string {
+// NewGUID returns a random (version 4) GUID, such as an application's
+// client ID.
+func NewGUID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	b[6] = (b[6] & 0x0f) | 0x40

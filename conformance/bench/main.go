@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -128,15 +127,6 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	report.print(out)
 	fmt.Fprintf(out, "\nJSON: %s\n", o.out)
 	return nil
-}
-
-// guid returns a random GUID.
-func guid() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // machine describes where the numbers were taken.

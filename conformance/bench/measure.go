@@ -298,7 +298,7 @@ func (w *world) setup(ctx context.Context) error {
 		if err := w.c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "workload"}}); err != nil {
 			return err
 		}
-		id := guid()
+		id := conformance.NewGUID()
 		if err := w.env.World.AddApplication(entra.Application{ClientID: id, ObjectID: id, FederatedCredentials: []entra.FederatedCredential{
 			{Issuer: w.env.Issuer, Subject: "system:serviceaccount:" + name + ":workload"}}}); err != nil {
 			return err

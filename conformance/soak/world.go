@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"strings"
 	"sync"
@@ -75,7 +74,7 @@ func (w *world) setup(ctx context.Context, o options) error {
 		if err := w.c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "workload"}}); err != nil {
 			return err
 		}
-		id := guid()
+		id := conformance.NewGUID()
 		if err := w.env.World.AddApplication(entra.Application{ClientID: id, ObjectID: id, FederatedCredentials: []entra.FederatedCredential{
 			{Issuer: w.env.Issuer, Subject: "system:serviceaccount:" + ns + ":workload"}}}); err != nil {
 			return err
@@ -178,13 +177,4 @@ func (w *world) current(o object) string {
 	defer w.mu.Unlock()
 	h := w.history[o]
 	return h[len(h)-1]
-}
-
-// guid returns a random GUID.
-func guid() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
