@@ -63,11 +63,30 @@ func (c *checker) violate(format string, args ...any) {
 // have had. The value itself is never reported, only where it was.
 func (c *checker) watchSecrets(ctx context.Context) error {
 	list := &corev1.SecretList{}
-	if err := c.w.c.List(ctx, list, client.HasLabels{ssv1alpha1.ManagedLabel}); err != nil {
-		return err
+	relist := func() error {
+		if err := c.w.c.List(ctx, list, client.HasLabels{ssv1alpha1.ManagedLabel}); err != nil {
+			return err
+		}
+		listed := map[client.ObjectKey]bool{}
+		for i := range list.Items {
+			listed[client.ObjectKeyFromObject(&list.Items[i])] = true
+			c.secret(watch.Modified, &list.Items[i])
+		}
+		c.mu.Lock()
+		var gone []client.ObjectKey
+		for key := range c.keys {
+			if !listed[key] {
+				gone = append(gone, key)
+			}
+		}
+		c.mu.Unlock()
+		for _, key := range gone {
+			c.violate("Secret %s was deleted while its SecretSync exists", key)
+		}
+		return nil
 	}
-	for i := range list.Items {
-		c.secret(watch.Added, &list.Items[i])
+	if err := relist(); err != nil {
+		return err
 	}
 	for ctx.Err() == nil {
 		watcher, err := c.w.c.Watch(ctx, &corev1.SecretList{}, client.HasLabels{ssv1alpha1.ManagedLabel},
@@ -78,13 +97,21 @@ func (c *checker) watchSecrets(ctx context.Context) error {
 			}
 			return err
 		}
+		expired := false
 		for ev := range watcher.ResultChan() {
 			if s, ok := ev.Object.(*corev1.Secret); ok {
 				c.secret(ev.Type, s)
 				list.ResourceVersion = s.ResourceVersion
+			} else if ev.Type == watch.Error {
+				expired = true // e.g. 410 Gone: start again from a list
 			}
 		}
 		watcher.Stop()
+		if expired {
+			if err := relist(); err != nil && ctx.Err() == nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
