@@ -55,6 +55,9 @@ type Options struct {
 	PollInterval time.Duration
 	// Log receives the controller's and the provider's logs.
 	Log io.Writer
+	// TokenLifetime is the lifetime of the access tokens the fake Entra ID
+	// issues (embedded mode); zero means an hour, as Entra ID's.
+	TokenLifetime time.Duration
 }
 
 // Environment is the world scenarios run in: envtest, fakevault with a
@@ -104,7 +107,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 		return nil, err
 	}
 
-	if err := e.startFake(ctx, cfg); err != nil {
+	if err := e.startFake(ctx, cfg, opts.TokenLifetime); err != nil {
 		return nil, err
 	}
 	if err := e.startProvider(dir, opts.Log, e.World.(inProcess)); err != nil {
@@ -116,8 +119,8 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	return e, nil
 }
 
-func (e *Environment) startFake(ctx context.Context, cfg *rest.Config) error {
-	fake, err := fakevault.NewServer(fakevault.Options{})
+func (e *Environment) startFake(ctx context.Context, cfg *rest.Config, tokenLifetime time.Duration) error {
+	fake, err := fakevault.NewServer(fakevault.Options{TokenLifetime: tokenLifetime})
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,8 @@ type options struct {
 	out        string
 	log        string
 	crdDir     string
+	// tokenLifetime is the fake Entra ID's access token lifetime.
+	tokenLifetime time.Duration
 }
 
 func main() {
@@ -54,6 +56,7 @@ func main() {
 	flag.IntVar(&o.maxFaults, "max-faults", 4, "Faults active at once, at most")
 	flag.StringVar(&o.out, "out", "_artifacts/soak.json", "Where the JSON report goes")
 	flag.StringVar(&o.log, "log", "_artifacts/soak.log", "Where the components' logs go")
+	flag.DurationVar(&o.tokenLifetime, "token-lifetime", 6*time.Minute, "Lifetime of the access tokens Entra ID issues: short, so that identity faults meet token refreshes")
 	flag.StringVar(&o.crdDir, "crd-dir", "deploy/crds", "The CRDs to install")
 	flag.Parse()
 	if o.duration <= 0 || o.namespaces < 1 || o.perNS < 5 || o.perNS%5 != 0 || o.vaults < 1 || o.poll < time.Second || o.maxFaults < 1 {

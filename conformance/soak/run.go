@@ -58,7 +58,7 @@ func run(ctx context.Context, o options, out io.Writer) (*Report, error) {
 	}
 	defer logFile.Close()
 	logs := &conformance.LogBuffer{Tee: logFile}
-	env, err := conformance.Start(ctx, conformance.Options{CRDDir: o.crdDir, PollInterval: o.poll, Log: logs})
+	env, err := conformance.Start(ctx, conformance.Options{CRDDir: o.crdDir, PollInterval: o.poll, Log: logs, TokenLifetime: o.tokenLifetime})
 	if err != nil {
 		return nil, fmt.Errorf("starting the environment: %w", err)
 	}
