@@ -2,12 +2,17 @@ package conformance
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kvsync/kvsync/fakevault"
 	"github.com/kvsync/kvsync/fakevault/entra"
@@ -196,3 +201,19 @@ func (w admin) Injections() ([]faults.Injection, error) {
 }
 
 func (w admin) ProviderFaults() bool { return false }
+
+// AddWorkloadIdentity creates namespace ns with ServiceAccount sa, and a
+// workload identity federated with that ServiceAccount, and returns the
+// identity's client ID.
+func (e *Environment) AddWorkloadIdentity(ctx context.Context, c client.Client, ns, sa string) (string, error) {
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return "", err
+	}
+	if err := c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}}); err != nil {
+		return "", err
+	}
+	id := NewGUID()
+	err := e.World.AddApplication(entra.Application{ClientID: id, ObjectID: id, FederatedCredentials: []entra.FederatedCredential{
+		{Issuer: e.Issuer, Subject: "system:serviceaccount:" + ns + ":" + sa}}})
+	return id, err
+}

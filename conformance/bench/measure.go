@@ -19,7 +19,6 @@ import (
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
 	"github.com/kvsync/kvsync/conformance"
 	"github.com/kvsync/kvsync/controller"
-	"github.com/kvsync/kvsync/fakevault/entra"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
 	"github.com/kvsync/kvsync/faults"
 )
@@ -154,9 +153,6 @@ type world struct {
 	seen    map[string]bool
 }
 
-// keyVaultLimit is Key Vault's documented limit for secret reads per vault.
-var keyVaultLimit = keyvault.RateLimit{Requests: 4000, Window: 10 * time.Second}
-
 // measure measures n SecretSyncs; the memory with unrelated Secrets is
 // measured at the largest size only, the outage at o.outageAt.
 func measure(ctx context.Context, o options, n int, largest bool, log io.Writer) (Result, error) {
@@ -249,7 +245,7 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 	res.RSSBytes, res.HeapBytes = steady.rss, steady.heap
 
 	if w.shared {
-		res.SharedVault = &SharedVault{LimitRequests: keyVaultLimit.Requests, LimitWindow: keyVaultLimit.Window.Seconds(), Throttled: after.throttled - before.throttled}
+		res.SharedVault = &SharedVault{LimitRequests: keyvault.SecretsLimit.Requests, LimitWindow: keyvault.SecretsLimit.Window.Seconds(), Throttled: after.throttled - before.throttled}
 		res.SharedVault.PeakPerSecond, res.SharedVault.MeanPerSecond = rates.stop()
 	}
 
@@ -291,16 +287,8 @@ func (w *world) class(i int) int        { return i / syncsPerClass }
 func (w *world) setup(ctx context.Context) error {
 	namespaces := (w.n + syncsPerNamespace - 1) / syncsPerNamespace
 	for ns := range namespaces {
-		name := w.namespace(ns * syncsPerNamespace)
-		if err := w.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
-			return err
-		}
-		if err := w.c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "workload"}}); err != nil {
-			return err
-		}
-		id := conformance.NewGUID()
-		if err := w.env.World.AddApplication(entra.Application{ClientID: id, ObjectID: id, FederatedCredentials: []entra.FederatedCredential{
-			{Issuer: w.env.Issuer, Subject: "system:serviceaccount:" + name + ":workload"}}}); err != nil {
+		id, err := w.env.AddWorkloadIdentity(ctx, w.c, w.namespace(ns*syncsPerNamespace), "workload")
+		if err != nil {
 			return err
 		}
 		w.clients = append(w.clients, id)
@@ -311,7 +299,7 @@ func (w *world) setup(ctx context.Context) error {
 		for _, id := range w.clients {
 			roles = append(roles, keyvault.RoleAssignment{PrincipalID: id, Role: keyvault.RoleSecretsUser})
 		}
-		limit := keyVaultLimit
+		limit := keyvault.SecretsLimit
 		if err := w.env.World.CreateVault(keyvault.VaultConfig{Name: "kvbench-shared", TenantID: conformance.Tenant, RoleAssignments: roles, RateLimit: &limit}); err != nil {
 			return err
 		}

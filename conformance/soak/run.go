@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kvsync/kvsync/conformance"
+	"github.com/kvsync/kvsync/fakevault/keyvault"
 	"github.com/kvsync/kvsync/faults"
 )
 
@@ -144,14 +145,6 @@ func run(ctx context.Context, o options, out io.Writer) (*Report, error) {
 	return report, nil
 }
 
-func sum(m map[faults.Kind]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
 // print renders the report as tables.
 func (r *Report) print(out io.Writer) {
 	fmt.Fprintf(out, "\nkvsync soak: %d SecretSyncs, %d namespaces, %d vaults, poll %s, seed %d, %.0f s of faults, %d values rotated\n\n",
@@ -170,7 +163,7 @@ func (r *Report) print(out io.Writer) {
 	}
 	_ = w.Flush()
 	fmt.Fprintf(out, "\nbusiest vault: %.1f requests/s at most (Key Vault allows %d per %s); converged %.1f s after the faults ended\n",
-		r.PeakVaultRequestsPerSecond, keyVaultLimit.Requests, keyVaultLimit.Window, r.ConvergedSeconds)
+		r.PeakVaultRequestsPerSecond, keyvault.SecretsLimit.Requests, keyvault.SecretsLimit.Window, r.ConvergedSeconds)
 	fmt.Fprintf(out, "violations: %d\n", len(r.Violations))
 	for _, v := range r.Violations {
 		fmt.Fprintf(out, "  - %s\n", v)

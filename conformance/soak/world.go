@@ -13,7 +13,6 @@ import (
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
 	"github.com/kvsync/kvsync/conformance"
-	"github.com/kvsync/kvsync/fakevault/entra"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
 )
 
@@ -22,9 +21,6 @@ const (
 	syncsPerClass   = 5
 	objectsPerClass = 3
 )
-
-// keyVaultLimit is Key Vault's documented limit for secret reads per vault.
-var keyVaultLimit = keyvault.RateLimit{Requests: 4000, Window: 10e9}
 
 // object is one vault secret the world reads.
 type object struct {
@@ -68,15 +64,8 @@ func (w *world) setup(ctx context.Context, o options) error {
 	for i := range o.namespaces {
 		ns := fmt.Sprintf("soak-%02d", i)
 		w.namespaces = append(w.namespaces, ns)
-		if err := w.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			return err
-		}
-		if err := w.c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "workload"}}); err != nil {
-			return err
-		}
-		id := conformance.NewGUID()
-		if err := w.env.World.AddApplication(entra.Application{ClientID: id, ObjectID: id, FederatedCredentials: []entra.FederatedCredential{
-			{Issuer: w.env.Issuer, Subject: "system:serviceaccount:" + ns + ":workload"}}}); err != nil {
+		id, err := w.env.AddWorkloadIdentity(ctx, w.c, ns, "workload")
+		if err != nil {
 			return err
 		}
 		w.identities = append(w.identities, id)
@@ -87,7 +76,7 @@ func (w *world) setup(ctx context.Context, o options) error {
 	}
 	for v := range o.vaults {
 		name := fmt.Sprintf("kvsoak-%d", v)
-		limit := keyVaultLimit
+		limit := keyvault.SecretsLimit
 		if err := w.env.World.CreateVault(keyvault.VaultConfig{Name: name, TenantID: conformance.Tenant, RoleAssignments: roles, RateLimit: &limit}); err != nil {
 			return err
 		}

@@ -121,6 +121,10 @@ type RateLimit struct {
 	Window   time.Duration `json:"window"`
 }
 
+// SecretsLimit is Key Vault's documented service limit for secret reads:
+// 4,000 per vault per 10 seconds.
+var SecretsLimit = RateLimit{Requests: 4000, Window: 10 * time.Second}
+
 var (
 	vaultNamePattern  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$`)
 	objectNamePattern = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
