@@ -83,14 +83,16 @@ BENCH_POLL ?= 20s
 BENCH_OUTAGE ?= 5m
 BENCH_THROTTLE ?= 30s
 
-# SOAK_DURATION is how long the soak injects faults (CI runs 2m).
+# SOAK_DURATION is how long the soak injects faults (CI runs 2m);
+# SOAK_RESTART_ROUNDS how many times it makes each restart (0 skips them).
 SOAK_DURATION ?= 10m
+SOAK_RESTART_ROUNDS ?= 2
 
 .PHONY: soak
-soak: ## Sync 500 SecretSyncs under random faults of every kind while values rotate, checking that nothing is lost or leaked.
+soak: ## Sync 500 SecretSyncs under random faults of every kind, then kill and restart every process, values rotating; check nothing is lost or leaked.
 	@mkdir -p $(ARTIFACTS)
 	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) run ./conformance/soak --duration=$(SOAK_DURATION) \
-		--out=$(ARTIFACTS)/soak.json --log=$(ARTIFACTS)/soak.log
+		--restart-rounds=$(SOAK_RESTART_ROUNDS) --out=$(ARTIFACTS)/soak.json --log=$(ARTIFACTS)/soak.log
 
 .PHONY: bench
 bench: ## Run the micro-benchmarks and the scale harness (speed and memory targets live here, not in timed tests).

@@ -92,7 +92,7 @@ func StartDocker(ctx context.Context, opts DockerOptions) (_ *Docker, err error)
 			dockerArgs = append(dockerArgs, "-e", v)
 		}
 		dockerArgs = append(dockerArgs, image+":"+opts.ImageTag)
-		if err := e.process(ctx, opts.Log, "docker", nil, append(dockerArgs, args...)...); err != nil {
+		if _, err := e.process(opts.Log, "docker", "", nil, append(dockerArgs, args...)...); err != nil {
 			return err
 		}
 		// The docker client stops the container on SIGTERM; make sure.

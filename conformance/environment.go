@@ -89,6 +89,9 @@ type Environment struct {
 	// Metrics returns the controller's metrics in text form; nil when the
 	// controller's metrics are not reachable from the suite.
 	Metrics func() (string, error)
+	// Controller, Provider and Fakevault are the processes of the external
+	// mode, which tests may kill; nil in the other modes.
+	Controller, Provider, Fakevault *Process
 
 	envtest *envtest.Environment
 	stops   []func() error
@@ -226,9 +229,21 @@ func (e *Environment) startAPIServer(dir, crdDir string) (*rest.Config, error) {
 		return nil, err
 	}
 	env := &envtest.Environment{CRDDirectoryPaths: []string{crdDir}, ErrorIfCRDPathMissing: true}
-	args := env.ControlPlane.GetAPIServer().Configure()
+	// The API server's certificates live in a directory of ours, so that
+	// RestartAPIServer keeps them (envtest makes new ones in a temporary
+	// directory of its own).
+	api := env.ControlPlane.GetAPIServer()
+	api.CertDir = filepath.Join(dir, "apiserver")
+	if err := os.MkdirAll(api.CertDir, 0o700); err != nil {
+		return nil, err
+	}
+	args := api.Configure()
 	args.Set("service-account-key-file", keyFile)
 	args.Set("service-account-signing-key-file", keyFile)
+	// Watches end within 2 s of a SIGTERM, as on a cluster's API servers;
+	// without it an open watch holds a stopping API server until it is
+	// killed.
+	args.Set("shutdown-watch-termination-grace-period", "2s")
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest (is KUBEBUILDER_ASSETS set? make conformance sets it): %w", err)
@@ -237,6 +252,28 @@ func (e *Environment) startAPIServer(dir, crdDir string) (*rest.Config, error) {
 	e.Config = cfg
 	e.envtest = env
 	return cfg, nil
+}
+
+// RestartAPIServer stops the kube-apiserver, waits for down, and starts it
+// again on the same address with the same certificates and keys; etcd, and
+// so every object, is kept. Clients see connections refused meanwhile, and
+// their watches end.
+func (e *Environment) RestartAPIServer(ctx context.Context, down time.Duration) error {
+	if e.envtest == nil {
+		return fmt.Errorf("the API server of a %s environment is not the suite's to restart", e.Mode)
+	}
+	api := e.envtest.ControlPlane.GetAPIServer()
+	if err := api.Stop(); err != nil {
+		return fmt.Errorf("stopping the API server: %w", err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(down):
+	}
+	if err := api.Start(); err != nil {
+		return fmt.Errorf("starting the API server again: %w", err)
+	}
+	return nil
 }
 
 // issuer returns the API server's ServiceAccount issuer and its JWKS.

@@ -8,11 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -74,7 +72,7 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	// fakevault, with its admin API and CONNECT proxy.
 	adminAddr, proxyAddr, providerHTTP, controllerHealth, controllerMetrics := freeAddr(), freeAddr(), freeAddr(), freeAddr(), freeAddr()
 	caFile := filepath.Join(dir, "ca.pem")
-	if err := e.process(ctx, opts.Log, filepath.Join(bin, "fakevault"), nil,
+	if e.Fakevault, err = e.process(opts.Log, filepath.Join(bin, "fakevault"), "", nil,
 		"--listen", "127.0.0.1:0", "--admin-listen", adminAddr, "--proxy-listen", proxyAddr, "--ca-out", caFile); err != nil {
 		return nil, err
 	}
@@ -90,7 +88,7 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	// The provider, configured as in production: the proxy and CA bundle
 	// are its only path to the fake.
 	sockets := filepath.Join(dir, "sockets")
-	if err := e.process(ctx, opts.Log, filepath.Join(bin, "kvsync-provider"),
+	if e.Provider, err = e.process(opts.Log, filepath.Join(bin, "kvsync-provider"), providerHTTP,
 		[]string{"HTTPS_PROXY=http://" + proxyAddr, "SSL_CERT_FILE=" + caFile, "HOME=" + dir},
 		append([]string{"--socket-dir", sockets, "--http-addr", providerHTTP, "--mount-timeout", "3s"}, opts.ProviderArgs...)...); err != nil {
 		return nil, err
@@ -107,7 +105,7 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	if err != nil {
 		return nil, err
 	}
-	if err := e.process(ctx, opts.Log, filepath.Join(bin, "kvsync-controller"), append([]string{"KUBECONFIG=" + kubeconfigFile, "HOME=" + dir}, opts.ControllerEnv...),
+	if e.Controller, err = e.process(opts.Log, filepath.Join(bin, "kvsync-controller"), controllerMetrics, append([]string{"KUBECONFIG=" + kubeconfigFile, "HOME=" + dir}, opts.ControllerEnv...),
 		append([]string{"--namespace", controllerRelease.Namespace, "--provider-socket-dir", sockets, "--leader-elect",
 			"--hash-key-secret", "kvsync-sync-hash-key", "--leader-election-id", "kvsync-controller.secret-sync.x-k8s.io",
 			"--rotation-poll-interval-in-seconds", fmt.Sprint(int(opts.PollInterval.Seconds())),
@@ -118,9 +116,28 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	if err := waitHealthy(ctx, "http://"+controllerHealth+"/healthz"); err != nil {
 		return nil, fmt.Errorf("kvsync-controller: %w", err)
 	}
-	e.Metrics = func() (string, error) { return httpGet("http://" + controllerMetrics + "/metrics") }
-	e.ProviderMetrics = func() (string, error) { return httpGet("http://" + providerHTTP + "/metrics") }
+	e.Metrics, e.ProviderMetrics = e.Controller.Metrics, e.Provider.Metrics
 	return e, nil
+}
+
+// StartControllerReplica starts another kvsync-controller process with the
+// first one's flags, but its own health and metrics addresses: with leader
+// election, one of them syncs and the other waits for the Lease. It is
+// stopped with the Environment.
+func (e *Environment) StartControllerReplica(ctx context.Context) (*Process, error) {
+	if e.Controller == nil {
+		return nil, fmt.Errorf("controller replicas need the external mode, not %s", e.Mode)
+	}
+	health, metrics := freeAddr(), freeAddr()
+	args := append(append([]string{}, e.Controller.args...), "--health-probe-bind-address", health, "--metrics-bind-address", metrics)
+	p, err := e.process(e.Controller.log, e.Controller.path, metrics, e.Controller.env, args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHealthy(ctx, "http://"+health+"/healthz"); err != nil {
+		return nil, fmt.Errorf("kvsync-controller replica: %w", err)
+	}
+	return p, nil
 }
 
 // controllerRelease is the chart release the external mode installs.
@@ -217,28 +234,15 @@ type rawJSON []byte
 
 func (j rawJSON) MarshalJSON() ([]byte, error) { return j, nil }
 
-// process starts a binary whose output goes to log, and stops it (SIGTERM,
-// then kill) on Stop.
-func (e *Environment) process(ctx context.Context, log io.Writer, path string, env []string, args ...string) error {
-	cmd := exec.Command(path, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", filepath.Base(path), err)
+// process starts a supervised binary whose output goes to log, serving
+// metrics at the metrics address if not empty, and stops it on Stop.
+func (e *Environment) process(log io.Writer, path, metrics string, env []string, args ...string) (*Process, error) {
+	p, err := startProcess(log, path, metrics, env, args...)
+	if err != nil {
+		return nil, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	e.stops = append(e.stops, func() error {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		return nil
-	})
-	return nil
+	e.stops = append(e.stops, p.Stop)
+	return p, nil
 }
 
 func waitHealthy(ctx context.Context, url string) error {

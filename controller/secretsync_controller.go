@@ -240,12 +240,20 @@ func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("secretsync").
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(r.MaxConcurrentSyncs, 1),
-			RateLimiter: workqueue.NewTypedMaxOfRateLimiter(
-				workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](failureBaseDelay, min(failureMaxDelay, r.pollInterval())),
-				&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(50), 500)},
-			),
+			RateLimiter:             failureBackoff(r.pollInterval()),
 		}).
 		Complete(r)
+}
+
+// failureBackoff is the requeue delay of a SecretSync whose check failed:
+// its own, from failureBaseDelay doubling up to the poll interval (at most
+// failureMaxDelay). No budget is shared between SecretSyncs: a shared token
+// bucket falls into debt when many fail at once (an API server restart, a
+// vault outage) and then holds every retry back far beyond the poll
+// interval. The API client's QPS limit and the per-vault read limit bound
+// the load of retries instead.
+func failureBackoff(poll time.Duration) workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](failureBaseDelay, min(failureMaxDelay, poll))
 }
 
 // isOwnWrite reports whether a Secret event is the echo of the controller's

@@ -58,7 +58,9 @@ type classObject struct {
 }
 
 // parseClassObjects returns the entries of an "array:" objects parameter,
-// or false when the parameter is absent or not in that form.
+// or false when the parameter is absent, not in that form, or has two
+// entries writing one file: the class is then passed to the provider as it
+// is, and the provider says what is wrong with it.
 func parseClassObjects(objects string) ([]classObject, bool) {
 	if strings.TrimSpace(objects) == "" {
 		return nil, false
@@ -70,6 +72,7 @@ func parseClassObjects(objects string) ([]classObject, bool) {
 		return nil, false
 	}
 	out := make([]classObject, 0, len(list.Array))
+	roots := map[string]bool{}
 	for _, raw := range list.Array {
 		var o struct {
 			Name  string `json:"objectName"`
@@ -78,10 +81,14 @@ func parseClassObjects(objects string) ([]classObject, bool) {
 		if err := yaml.Unmarshal([]byte(raw), &o); err != nil || o.Name == "" {
 			return nil, false
 		}
-		root := o.Alias
+		root := strings.TrimSpace(o.Alias)
 		if root == "" {
-			root = o.Name
+			root = strings.TrimSpace(o.Name)
 		}
+		if roots[root] {
+			return nil, false // two entries write one file
+		}
+		roots[root] = true
 		out = append(out, classObject{raw: raw, root: root})
 	}
 	return out, true

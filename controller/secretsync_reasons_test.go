@@ -45,7 +45,11 @@ func TestEveryFailureReasonIsReportedOnCreateBeforeTheSecretExistsAndOnUpdateAft
 			}
 			t.Run(reason+" on "+wantType, func(t *testing.T) {
 				s := &syncScope{secretSync: ss, existing: existing}
-				st := computeStatus(ssv1alpha1.SecretSyncStatus{}, s, fail(reason, false, nil, "why and what to do"), now)
+				prev := ssv1alpha1.SecretSyncStatus{}
+				if existing != nil { // and its creation recorded
+					prev.Conditions = []metav1.Condition{{Type: ssv1alpha1.ConditionTypeCreate, Status: metav1.ConditionTrue, Reason: ssv1alpha1.ReasonCreateSucceeded}}
+				}
+				st := computeStatus(prev, s, fail(reason, false, nil, "why and what to do"), now)
 				c := latestCondition(st)
 				if c.Type != wantType || c.Status != metav1.ConditionFalse || c.Reason != reason || c.Message != "why and what to do" || c.ObservedGeneration != 4 {
 					t.Errorf("condition = %+v", c)
@@ -168,6 +172,50 @@ func TestSpecChecksRefuseWhatCannotBeWritten(t *testing.T) {
 	restricted := &SecretSyncReconciler{AllowedSecretTypes: []corev1.SecretType{corev1.SecretTypeOpaque, corev1.SecretTypeServiceAccountToken}}
 	if err := restricted.checkSpec(t.Context(), &syncScope{secretSync: newSS("kubernetes.io/service-account-token", "a")}); err == nil {
 		t.Error("a service-account-token Secret was allowed by configuration")
+	}
+}
+
+func TestDataOverTheSizeOfASecretIsRefusedNamingTheLargestKeysNotValues(t *testing.T) {
+	ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "ns"}}
+	value := func(n int) []byte { return []byte(strings.Repeat("kvsync-canary-", n/14+1)[:n]) }
+	tests := []struct {
+		name string
+		data map[string][]byte
+		want []string // nil means accepted
+	}{
+		{"exactly 1 MiB of values is accepted", map[string][]byte{"a": value(corev1.MaxSecretSize - 10), "b": value(10)}, nil},
+		{"keys do not count", map[string][]byte{strings.Repeat("k", 253): value(corev1.MaxSecretSize)}, nil},
+		{"one byte over is refused", map[string][]byte{"a": value(corev1.MaxSecretSize - 10), "b": value(11)},
+			[]string{"1048577 bytes in 2 keys", "over the 1048576 bytes", "a (1048566 bytes), b (11 bytes)"}},
+		{"fifty 25 KB values are refused, the three largest named", func() map[string][]byte {
+			m := map[string][]byte{}
+			for i := range 50 {
+				m[fmt.Sprintf("k%02d", i)] = value(25000 + i)
+			}
+			return m
+		}(), []string{"1251225 bytes in 50 keys", "k49 (25049 bytes), k48 (25048 bytes), k47 (25047 bytes)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkSize(ss, &desiredSecret{data: tt.data})
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || err.reason != ssv1alpha1.ReasonUserInputValidationFailed || err.transient {
+				t.Fatalf("checkSize = %v, want a lasting UserInputValidationFailed", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.message, w) {
+					t.Errorf("message %q lacks %q", err.message, w)
+				}
+			}
+			if strings.Contains(err.message, "kvsync-canary") {
+				t.Error("the message holds a value")
+			}
+		})
 	}
 }
 

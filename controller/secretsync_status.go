@@ -26,7 +26,7 @@ import (
 // succeeds after one that did not.
 func computeStatus(prev ssv1alpha1.SecretSyncStatus, s *syncScope, syncErr *syncError, now time.Time) ssv1alpha1.SecretSyncStatus {
 	st := *prev.DeepCopy()
-	cond := syncCondition(s, syncErr)
+	cond := syncCondition(prev.Conditions, s, syncErr)
 	cond.ObservedGeneration = s.secretSync.Generation
 	cond.LastTransitionTime = metav1.NewTime(now).Rfc3339Copy()
 
@@ -47,10 +47,13 @@ func computeStatus(prev ssv1alpha1.SecretSyncStatus, s *syncScope, syncErr *sync
 }
 
 // syncCondition returns the condition type, status, reason and message of a
-// pass.
-func syncCondition(s *syncScope, syncErr *syncError) metav1.Condition {
+// pass, given the conditions before it. It is Create until the Secret exists
+// and a pass has recorded its creation: a pass that created the Secret but
+// lost its status write (a conflict) is followed by one that finds the
+// Secret and reports the creation.
+func syncCondition(prev []metav1.Condition, s *syncScope, syncErr *syncError) metav1.Condition {
 	condType := ssv1alpha1.ConditionTypeCreate
-	if s.existing != nil {
+	if s.existing != nil && creationRecorded(prev) {
 		condType = ssv1alpha1.ConditionTypeUpdate
 	}
 	if syncErr != nil {
@@ -82,6 +85,13 @@ func latestCondition(st ssv1alpha1.SecretSyncStatus) metav1.Condition {
 
 // latestReason returns the reason of the latest check.
 func latestReason(st ssv1alpha1.SecretSyncStatus) string { return latestCondition(st).Reason }
+
+// creationRecorded reports whether a check has recorded the creation of
+// the Secret: a successful Create condition, or any Update condition.
+func creationRecorded(conds []metav1.Condition) bool {
+	return meta.IsStatusConditionTrue(conds, ssv1alpha1.ConditionTypeCreate) ||
+		meta.FindStatusCondition(conds, ssv1alpha1.ConditionTypeUpdate) != nil
+}
 
 // lastSucceeded reports whether the latest check recorded in conds succeeded.
 func lastSucceeded(conds []metav1.Condition) bool {

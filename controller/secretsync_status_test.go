@@ -108,6 +108,17 @@ func TestComputeStatus(t *testing.T) {
 			wantTypes:  []string{"Update", "Create"},
 		},
 		{
+			name:       "a pass that finds the Secret a pass created but whose status write was lost reports Create/CreateSucceeded",
+			prev:       ssv1alpha1.SecretSyncStatus{Conditions: []metav1.Condition{failed("Create", ssv1alpha1.ReasonControllerSpcError)}},
+			scope:      syncScope{existing: managed, hash: "h1"},
+			wantType:   ssv1alpha1.ConditionTypeCreate,
+			wantStatus: metav1.ConditionTrue,
+			wantReason: ssv1alpha1.ReasonCreateSucceeded,
+			wantHash:   "h1",
+			wantTime:   &nowSec,
+			wantTypes:  []string{"Create"},
+		},
+		{
 			name:       "a failure on an existing Secret is reported on Update",
 			prev:       ssv1alpha1.SecretSyncStatus{SyncHash: "h1", LastSuccessfulSyncTime: &earlier, Conditions: []metav1.Condition{succeeded("Create", ssv1alpha1.ReasonCreateSucceeded)}},
 			scope:      syncScope{existing: managed},
@@ -157,7 +168,7 @@ func TestComputeStatusIsStableWhenNothingChanged(t *testing.T) {
 	ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Name: "app", Generation: 1}}
 	s := &syncScope{secretSync: ss, existing: &corev1.Secret{}, hash: "h"}
 	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	first := computeStatus(ssv1alpha1.SecretSyncStatus{}, s, nil, t0)
+	first := computeStatus(computeStatus(ssv1alpha1.SecretSyncStatus{}, &syncScope{secretSync: ss, wrote: true, hash: "h"}, nil, t0), s, nil, t0)
 	second := computeStatus(first, s, nil, t0.Add(time.Hour))
 	if !statusEqual(first, second) {
 		t.Errorf("a second identical check changed the status:\nfirst  %+v\nsecond %+v", first, second)
@@ -168,14 +179,15 @@ func TestComputeStatusMovesTransitionTimeOnlyWhenStatusChanges(t *testing.T) {
 	ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Name: "app", Generation: 1}}
 	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	okScope := &syncScope{secretSync: ss, existing: &corev1.Secret{}, hash: "h"}
-	st := computeStatus(ssv1alpha1.SecretSyncStatus{}, okScope, nil, t0)
+	st := computeStatus(ssv1alpha1.SecretSyncStatus{}, &syncScope{secretSync: ss, wrote: true, hash: "h"}, nil, t0)
+	st = computeStatus(st, okScope, nil, t0)
 	st = computeStatus(st, okScope, fail(ssv1alpha1.ReasonProviderError, true, nil, "a"), t0.Add(time.Minute))
-	failedAt := st.Conditions[0].LastTransitionTime
+	failedAt := latestCondition(st).LastTransitionTime
 	st = computeStatus(st, okScope, fail(ssv1alpha1.ReasonProviderError, true, nil, "b"), t0.Add(2*time.Minute))
-	if !st.Conditions[0].LastTransitionTime.Equal(&failedAt) {
-		t.Errorf("lastTransitionTime moved from %v to %v without a status change", failedAt, st.Conditions[0].LastTransitionTime)
+	if got := latestCondition(st).LastTransitionTime; !got.Equal(&failedAt) {
+		t.Errorf("lastTransitionTime moved from %v to %v without a status change", failedAt, got)
 	}
-	if st.Conditions[0].Message != "b" {
+	if latestCondition(st).Message != "b" {
 		t.Errorf("message = %q, want the latest one", st.Conditions[0].Message)
 	}
 }

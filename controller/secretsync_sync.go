@@ -248,6 +248,9 @@ func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncErr
 	if serr := checkCertificate(ss, desired, len(failures) > 0); serr != nil {
 		return serr
 	}
+	if serr := checkSize(ss, desired); serr != nil {
+		return serr
+	}
 	s.desired = desired
 	s.hash = syncHash(r.HashKey, ss, class, desired)
 	return nil
@@ -360,6 +363,35 @@ func partialSync(items []itemStatus) *syncError {
 	}
 	return &syncError{reason: ssv1alpha1.ReasonPartialSync, transient: true,
 		message: fmt.Sprintf(`{"items":[],"omittedSucceeded":%d,"omittedFailed":%d}`, len(items)-len(failed), len(failed))}
+}
+
+// checkSize refuses data over the size of a Secret (corev1.MaxSecretSize,
+// 1 MiB of values), which the API server would reject: the message names
+// the largest keys, never a value.
+func checkSize(ss *ssv1alpha1.SecretSync, d *desiredSecret) *syncError {
+	total := 0
+	keys := make([]string, 0, len(d.data))
+	for k, v := range d.data {
+		total += len(v)
+		keys = append(keys, k)
+	}
+	if total <= corev1.MaxSecretSize {
+		return nil
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := len(d.data[b]) - len(d.data[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	var largest []string
+	for _, k := range keys[:min(3, len(keys))] {
+		largest = append(largest, fmt.Sprintf("%s (%d bytes)", k, len(d.data[k])))
+	}
+	return fail(ssv1alpha1.ReasonUserInputValidationFailed, false, nil,
+		"Secret %q would hold %d bytes in %d keys, over the %d bytes (1 MiB) a Secret can hold; nothing was written. "+
+			"Map fewer or smaller objects in spec.secretObject.data, or split them across SecretSyncs; the largest are %s",
+		ss.Name, total, len(d.data), corev1.MaxSecretSize, strings.Join(largest, ", "))
 }
 
 // checkCertificate checks that a kubernetes.io/tls Secret's tls.crt and

@@ -174,6 +174,10 @@ func run(ctx context.Context, o options) error {
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        o.leaderElectionID,
 		LeaderElectionNamespace: o.namespace,
+		// The process exits when the manager stops, so a replica shutting
+		// down (a rolling update) hands the Lease over at once rather than
+		// after it expires.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)

@@ -88,6 +88,22 @@ func (c *checker) watchSecrets(ctx context.Context) error {
 	if err := relist(); err != nil {
 		return err
 	}
+	// A watch or list that fails is tried again for a minute: the API
+	// server may be restarting.
+	failing := time.Time{}
+	retry := func(err error) error {
+		if failing.IsZero() {
+			failing = time.Now()
+		}
+		if time.Since(failing) > time.Minute {
+			return fmt.Errorf("watching managed Secrets: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+		return nil
+	}
 	for ctx.Err() == nil {
 		watcher, err := c.w.c.Watch(ctx, &corev1.SecretList{}, client.HasLabels{ssv1alpha1.ManagedLabel},
 			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
@@ -95,8 +111,12 @@ func (c *checker) watchSecrets(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
+			if err := retry(err); err != nil {
+				return err
+			}
+			continue
 		}
+		failing = time.Time{}
 		expired := false
 		for ev := range watcher.ResultChan() {
 			if s, ok := ev.Object.(*corev1.Secret); ok {
@@ -107,8 +127,12 @@ func (c *checker) watchSecrets(ctx context.Context) error {
 			}
 		}
 		watcher.Stop()
-		if expired {
-			if err := relist(); err != nil && ctx.Err() == nil {
+		for expired && ctx.Err() == nil {
+			err := relist()
+			if err == nil {
+				break
+			}
+			if err := retry(err); err != nil {
 				return err
 			}
 		}
@@ -250,8 +274,9 @@ func (c *checker) checkLeaks(ctx context.Context, logs *conformance.LogBuffer) e
 
 // converge waits until every SecretSync that must converge holds its
 // objects' current values and reports success, and returns how long it
-// took; a violation is recorded for each one that did not within limit.
-func (c *checker) converge(ctx context.Context, limit time.Duration) (time.Duration, error) {
+// took; a violation is recorded for each one that did not within limit
+// after what happened (e.g. "the faults ended").
+func (c *checker) converge(ctx context.Context, limit time.Duration, after string) (time.Duration, error) {
 	start := time.Now()
 	for {
 		behind := c.behind(ctx)
@@ -262,7 +287,7 @@ func (c *checker) converge(ctx context.Context, limit time.Duration) (time.Durat
 		if time.Since(start) > limit {
 			slices.Sort(behind)
 			for _, b := range behind {
-				c.violate("%s did not converge within %s after the faults ended", b, limit)
+				c.violate("%s did not converge within %s after %s", b, limit, after)
 			}
 			return time.Since(start), nil
 		}

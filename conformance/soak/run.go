@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -44,8 +45,12 @@ type Report struct {
 	// ConvergedSeconds is from the faults' end to every SecretSync current.
 	ConvergedSeconds float64  `json:"convergedSeconds"`
 	Violations       []string `json:"violations"`
+	// Restarts is the restart part's outcome, if it ran.
+	Restarts *RestartReport `json:"restarts,omitempty"`
 }
 
+// run runs the chaos part, then the restart part unless o.restartRounds is
+// 0, and writes the report to o.out.
 func run(ctx context.Context, o options, out io.Writer) (*Report, error) {
 	start := time.Now()
 	for _, p := range []string{o.out, o.log} {
@@ -59,6 +64,30 @@ func run(ctx context.Context, o options, out io.Writer) (*Report, error) {
 	}
 	defer logFile.Close()
 	logs := &conformance.LogBuffer{Tee: logFile}
+	report, err := runChaos(ctx, o, logs, out, start)
+	if err != nil {
+		return nil, err
+	}
+	if o.restartRounds > 0 {
+		// The restart part has logs of its own, for its leak scan.
+		if report.Restarts, err = runRestarts(ctx, o, &conformance.LogBuffer{Tee: logFile}, out, start); err != nil {
+			return nil, err
+		}
+	}
+	raw, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(o.out, raw, 0o644); err != nil {
+		return nil, err
+	}
+	report.print(out)
+	fmt.Fprintf(out, "\nJSON: %s\n", o.out)
+	return report, nil
+}
+
+// runChaos runs the chaos part on the embedded environment.
+func runChaos(ctx context.Context, o options, logs *conformance.LogBuffer, out io.Writer, start time.Time) (*Report, error) {
 	env, err := conformance.Start(ctx, conformance.Options{CRDDir: o.crdDir, PollInterval: o.poll, Log: logs, TokenLifetime: o.tokenLifetime})
 	if err != nil {
 		return nil, fmt.Errorf("starting the environment: %w", err)
@@ -77,7 +106,7 @@ func run(ctx context.Context, o options, out io.Writer) (*Report, error) {
 	report := &Report{Seed: o.seed, SecretSyncs: len(w.syncs), Namespaces: o.namespaces, Vaults: o.vaults, Poll: o.poll.String()}
 	progress(out, start, "%d SecretSyncs in %d namespaces reading %d vaults; waiting for the initial sync", len(w.syncs), o.namespaces, o.vaults)
 	chk := newChecker(w)
-	if _, err := chk.converge(ctx, 5*time.Minute); err != nil {
+	if _, err := chk.converge(ctx, 5*time.Minute, "being created"); err != nil {
 		return nil, err
 	}
 	if v := chk.snapshot(); len(v) > 0 {
@@ -116,7 +145,7 @@ func run(ctx context.Context, o options, out io.Writer) (*Report, error) {
 
 	// Convergence, then the last checks.
 	progress(out, start, "faults cleared; waiting for every Secret to converge (at most poll + 30 s)")
-	took, err := chk.converge(ctx, o.poll+30*time.Second)
+	took, err := chk.converge(ctx, o.poll+30*time.Second, "the faults ended")
 	report.ConvergedSeconds = took.Seconds()
 	stopWatch()
 	wg.Wait()
@@ -133,15 +162,6 @@ func run(ctx context.Context, o options, out io.Writer) (*Report, error) {
 	}
 	report.Faults, report.Rotations, report.Checks = ch.started, ch.rotations, chk.checks
 	report.Violations = chk.snapshot()
-	raw, err := json.MarshalIndent(report, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(o.out, raw, 0o644); err != nil {
-		return nil, err
-	}
-	report.print(out)
-	fmt.Fprintf(out, "\nJSON: %s\n", o.out)
 	return report, nil
 }
 
@@ -168,4 +188,50 @@ func (r *Report) print(out io.Writer) {
 	for _, v := range r.Violations {
 		fmt.Fprintf(out, "  - %s\n", v)
 	}
+	if r.Restarts != nil {
+		r.Restarts.print(out)
+	}
+}
+
+// violations returns every violation of both parts.
+func (r *Report) violations() []string {
+	v := r.Violations
+	if r.Restarts != nil {
+		v = append(v, r.Restarts.Violations...)
+	}
+	return v
+}
+
+// print renders the restart part as tables.
+func (r *RestartReport) print(out io.Writer) {
+	fmt.Fprintf(out, "\nkvsync restarts: %d SecretSyncs synced by separate processes, %d values rotated\n\n", r.SecretSyncs, r.Rotations)
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "disruption\tcount\tlongest convergence after it\t")
+	for _, d := range disruptions {
+		fmt.Fprintf(w, "%s\t%d\t%.1f s\t\n", d, r.Disruptions[d], r.ConvergedSeconds[d])
+	}
+	_ = w.Flush()
+	fmt.Fprintf(out, "\nfailovers took %s s; processes started again:", formatSeconds(r.FailoverSeconds))
+	for _, name := range slices.Sorted(maps.Keys(r.Restarts)) {
+		fmt.Fprintf(out, " %s %d", name, r.Restarts[name])
+	}
+	fmt.Fprintf(out, "\n\n")
+	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "invariant check\tcount\t")
+	for _, k := range slices.Sorted(maps.Keys(r.Checks)) {
+		fmt.Fprintf(w, "%s\t%d\t\n", k, r.Checks[k])
+	}
+	_ = w.Flush()
+	fmt.Fprintf(out, "violations: %d\n", len(r.Violations))
+	for _, v := range r.Violations {
+		fmt.Fprintf(out, "  - %s\n", v)
+	}
+}
+
+func formatSeconds(s []float64) string {
+	parts := make([]string, len(s))
+	for i, v := range s {
+		parts[i] = fmt.Sprintf("%.1f", v)
+	}
+	return strings.Join(parts, ", ")
 }
