@@ -304,6 +304,9 @@ func issuer(ctx context.Context, cfg *rest.Config) (string, []byte, error) {
 func (e *Environment) startProvider(dir string, log io.Writer, w inProcess) error {
 	transport := w.fake.Transport()
 	transport.DialContext = w.inj.Dialer(w.fake.DialContext)
+	// Closing the idle connections also ends the dials still held by
+	// blackhole faults, as on a real transport.
+	e.stops = append(e.stops, func() error { transport.CloseIdleConnections(); return nil })
 	srv, err := provider.New(provider.Options{SocketDir: dir, MountTimeout: 3 * time.Second,
 		Transport: &http.Client{Transport: transport}, Logger: slog.New(slog.NewTextHandler(log, nil))})
 	if err != nil {

@@ -73,6 +73,9 @@ func startAzureWorld(socketDir string) *azureWorld {
 	fake.Use(inj.Handler)
 	transport := fake.Transport()
 	transport.DialContext = inj.Dialer(fake.DialContext)
+	// Closing the idle connections also ends the dials still held by
+	// blackhole faults, as on a real transport.
+	DeferCleanup(transport.CloseIdleConnections)
 	srv, err := azureprovider.New(azureprovider.Options{SocketDir: socketDir, MountTimeout: 3 * time.Second, Transport: &http.Client{Transport: transport},
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	Expect(err).NotTo(HaveOccurred())

@@ -1,0 +1,13 @@
+package deploy_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests when they leave goroutines running,
+// envtest's control plane and the controllers they start included.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
