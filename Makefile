@@ -88,6 +88,13 @@ BENCH_THROTTLE ?= 30s
 SOAK_DURATION ?= 10m
 SOAK_RESTART_ROUNDS ?= 2
 
+# SIM_POLL is the sim's rotation poll interval.
+SIM_POLL ?= 30s
+
+.PHONY: sim
+sim: ## Run the API server, fakevault, the provider and the controller on this machine, with the demo vault of examples/ (Ctrl-C stops).
+	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) run ./cmd/kvsync-sim up --poll=$(SIM_POLL)
+
 .PHONY: soak
 soak: ## Sync 500 SecretSyncs under random faults of every kind, then kill and restart every process, values rotating; check nothing is lost or leaked.
 	@mkdir -p $(ARTIFACTS)

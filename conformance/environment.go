@@ -92,6 +92,8 @@ type Environment struct {
 	// Controller, Provider and Fakevault are the processes of the external
 	// mode, which tests may kill; nil in the other modes.
 	Controller, Provider, Fakevault *Process
+	// AdminURL is fakevault's admin API in the external mode.
+	AdminURL string
 
 	envtest *envtest.Environment
 	stops   []func() error

@@ -79,7 +79,8 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	if err := waitHealthy(ctx, "http://"+adminAddr+"/healthz"); err != nil {
 		return nil, fmt.Errorf("fakevault: %w", err)
 	}
-	w := newAdmin("http://" + adminAddr)
+	e.AdminURL = "http://" + adminAddr
+	w := newAdmin(e.AdminURL)
 	e.World = w
 	if e.Issuer, err = w.trustCluster(ctx, cfg); err != nil {
 		return nil, err

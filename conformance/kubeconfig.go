@@ -1,10 +1,21 @@
 package conformance
 
 import (
+	"fmt"
 	"os"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
+
+// WriteKubeconfig writes to path a kubeconfig of the environment's API
+// server for a new cluster administrator named user (see
+// WriteAdminKubeconfig).
+func (e *Environment) WriteKubeconfig(user, path string) error {
+	if e.envtest == nil {
+		return fmt.Errorf("a %s environment has no API server of its own", e.Mode)
+	}
+	return WriteAdminKubeconfig(e.envtest, user, path)
+}
 
 // WriteAdminKubeconfig writes to path a kubeconfig of env's API server for
 // a new cluster administrator (group system:masters) named user, as a

@@ -184,6 +184,14 @@ func (p *Process) Crashes() []string {
 	return append([]string{}, p.crashes...)
 }
 
+// MetricsURL is the process's metrics endpoint, empty if it serves none.
+func (p *Process) MetricsURL() string {
+	if p.metrics == "" {
+		return ""
+	}
+	return "http://" + p.metrics + "/metrics"
+}
+
 // Metrics returns the running instance's metrics in text form.
 func (p *Process) Metrics() (string, error) {
 	if p.metrics == "" {

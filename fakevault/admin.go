@@ -87,6 +87,10 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("POST /vaults/{vault}/roleassignments", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, in keyvault.RoleAssignment) (any, error) {
 		return nil, v.AssignRole(in)
 	}))
+	mux.HandleFunc("DELETE /vaults/{vault}/roleassignments/{principal}", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, _ struct{}) (any, error) {
+		v.RemoveRoleAssignments(r.PathValue("principal"))
+		return nil, nil
+	}))
 	mux.HandleFunc("POST /vaults/{vault}/accesspolicies", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, in keyvault.AccessPolicy) (any, error) {
 		return nil, v.SetAccessPolicy(in)
 	}))
@@ -112,6 +116,12 @@ func (s *Server) AdminHandler() http.Handler {
 	}))
 	mux.HandleFunc("DELETE /vaults/{vault}/secrets/{name}", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, _ struct{}) (any, error) {
 		return nil, v.DeleteSecret(r.PathValue("name"))
+	}))
+	mux.HandleFunc("POST /vaults/{vault}/deletedsecrets/{name}/recover", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, _ struct{}) (any, error) {
+		return nil, v.RecoverDeletedSecret(r.PathValue("name"))
+	}))
+	mux.HandleFunc("DELETE /vaults/{vault}/deletedsecrets/{name}", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, _ struct{}) (any, error) {
+		return nil, v.PurgeDeletedSecret(r.PathValue("name"))
 	}))
 	mux.HandleFunc("GET /vaults/{vault}/secrets/{name}/versions", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, _ struct{}) (any, error) {
 		return v.SecretVersions(r.PathValue("name"))

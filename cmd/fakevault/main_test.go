@@ -81,6 +81,9 @@ func TestTheBinarySeedsAVaultOverTheAdminAPIAndServesItThroughTheProxy(t *testin
 		t.Fatalf("set secret answered %s", out)
 	}
 	post("POST", "/vaults/contoso/certificates/web", `{"contentType":"application/x-pem-file","dnsNames":["web.example"]}`, 200)
+	post("POST", "/vaults/contoso/roleassignments", `{"principalId":"00000000-0000-0000-0000-000000000001","role":"Key Vault Secrets User"}`, 204)
+	post("DELETE", "/vaults/contoso/roleassignments/00000000-0000-0000-0000-000000000001", "", 204)
+	post("DELETE", "/vaults/nope/roleassignments/00000000-0000-0000-0000-000000000001", "", 404)
 	post("PUT", "/vaults/nope/secrets/x", `{"value":"v"}`, 404)
 	post("PUT", "/vaults/contoso/secrets/bad_name", `{"value":"v"}`, 400)
 	post("PUT", "/vaults/contoso/secrets/x", `{"value":"v","unknown":1}`, 400)

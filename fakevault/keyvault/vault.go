@@ -479,6 +479,17 @@ func (v *Vault) DeleteSecret(name string) error {
 	return nil
 }
 
+// RecoverDeletedSecret restores a soft-deleted secret with its versions, as
+// POST /deletedsecrets/{name}/recover does.
+func (v *Vault) RecoverDeletedSecret(name string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, e := v.recoverSecretLocked(name); e != nil {
+		return fmt.Errorf("recovering secret %q in vault %q: %w", name, v.cfg.Name, e)
+	}
+	return nil
+}
+
 // PurgeDeletedSecret permanently removes a soft-deleted secret. Purge
 // protection refuses it, as it refuses the REST call.
 func (v *Vault) PurgeDeletedSecret(name string) error {

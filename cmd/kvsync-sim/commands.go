@@ -1,0 +1,258 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/fakevault/keyvault"
+	"github.com/kvsync/kvsync/faults"
+	"github.com/kvsync/kvsync/troubleshoot"
+)
+
+// expect prints what the guide says the next check reports: the cause's
+// reason and summary, as `kubectl kvsync doctor` names it. "synced" is a
+// success: the reason says whether a value changed.
+func expect(out io.Writer, st state, causeID string) {
+	if causeID == "synced" {
+		fmt.Fprintf(out, "Expect at the next check (within the poll interval, %s; now with kvsync-sim poll): success, %s if a value the SecretSyncs read changed, else %s.\n",
+			st.Poll, ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded, ssv1alpha1.ReasonUpdateNoValueChangeSucceeded)
+		return
+	}
+	for _, c := range troubleshoot.Causes() {
+		if c.ID != causeID {
+			continue
+		}
+		fmt.Fprintf(out, "Expect at the next check (within the poll interval, %s; now with kvsync-sim poll): %s, cause %s: %s\n",
+			st.Poll, c.Reason, c.ID, c.Summary)
+		return
+	}
+	fmt.Fprintf(out, "Expect at the next check (within the poll interval, %s; now with kvsync-sim poll) the reason kubectl kvsync doctor explains.\n", st.Poll)
+}
+
+func newSecret(out io.Writer, dir *string) *cobra.Command {
+	cmd := &cobra.Command{Use: "secret", Short: "Change a secret of the demo vault"}
+	change := func(use, short string, args cobra.PositionalArgs, do func(admin, state, []string) (string, error)) *cobra.Command {
+		return &cobra.Command{Use: use, Short: short, Args: args, RunE: func(_ *cobra.Command, args []string) error {
+			st, a, err := simState(*dir)
+			if err != nil {
+				return err
+			}
+			cause, err := do(a, st, args)
+			if err != nil {
+				return err
+			}
+			expect(out, st, cause)
+			return nil
+		}}
+	}
+	cmd.AddCommand(
+		change("set NAME VALUE", "Add a version with this value", cobra.ExactArgs(2), func(a admin, st state, args []string) (string, error) {
+			if err := a.setSecret(st.Vault, args[0], args[1]); err != nil {
+				return "", err
+			}
+			fmt.Fprintf(out, "Secret %s of vault %s has a new version.\n", args[0], st.Vault)
+			return "synced", nil
+		}),
+		change("rotate NAME", "Add a version with a new random value (not printed)", cobra.ExactArgs(1), func(a admin, st state, args []string) (string, error) {
+			raw := make([]byte, 16)
+			_, _ = rand.Read(raw)
+			if err := a.setSecret(st.Vault, args[0], "sim-"+hex.EncodeToString(raw)); err != nil {
+				return "", err
+			}
+			fmt.Fprintf(out, "Secret %s of vault %s was rotated: a new version with a new value.\n", args[0], st.Vault)
+			return "synced", nil
+		}),
+		change("disable NAME", "Disable the newest version", cobra.ExactArgs(1), func(a admin, st state, args []string) (string, error) {
+			if err := a.disableLatest(st.Vault, args[0]); err != nil {
+				return "", err
+			}
+			fmt.Fprintf(out, "The newest version of secret %s of vault %s is disabled.\n", args[0], st.Vault)
+			return "object-disabled", nil
+		}),
+		change("delete NAME", "Delete the secret (soft delete: recover or purge it after)", cobra.ExactArgs(1), func(a admin, st state, args []string) (string, error) {
+			if err := a.deleteSecret(st.Vault, args[0]); err != nil {
+				return "", err
+			}
+			fmt.Fprintf(out, "Secret %s of vault %s is deleted, and recoverable: kvsync-sim secret recover %s brings it back, purge removes it for good.\n", args[0], st.Vault, args[0])
+			return "object-not-found", nil
+		}),
+		change("recover NAME", "Recover a deleted secret with its versions", cobra.ExactArgs(1), func(a admin, st state, args []string) (string, error) {
+			if err := a.do(http.MethodPost, "/vaults/"+url.PathEscape(st.Vault)+"/deletedsecrets/"+url.PathEscape(args[0])+"/recover", struct{}{}, nil); err != nil {
+				return "", err
+			}
+			fmt.Fprintf(out, "Secret %s of vault %s is recovered.\n", args[0], st.Vault)
+			return "synced", nil
+		}),
+		change("purge NAME", "Remove a deleted secret for good, so that its name can be set again", cobra.ExactArgs(1), func(a admin, st state, args []string) (string, error) {
+			if err := a.do(http.MethodDelete, "/vaults/"+url.PathEscape(st.Vault)+"/deletedsecrets/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return "", err
+			}
+			fmt.Fprintf(out, "Secret %s of vault %s is purged.\n", args[0], st.Vault)
+			return "object-not-found", nil
+		}),
+	)
+	return cmd
+}
+
+// faultCauses are the causes the guide names for the faults whose outcome
+// the sim can tell in advance; the others are left to the doctor.
+var faultCauses = map[faults.Kind]string{
+	faults.VaultThrottle:         "vault-throttled",
+	faults.TransportRefused:      "vault-connection-refused",
+	faults.TransportTLSUntrusted: "tls-intercepted",
+	faults.TransportTLSWrongName: "tls-intercepted",
+	faults.TransportBlackhole:    "vault-unreachable",
+	faults.IdentityError:         "identity-exchange-failed",
+}
+
+func newFault(out io.Writer, dir *string) *cobra.Command {
+	cmd := &cobra.Command{Use: "fault", Short: "Add, list and clear faults of the faults catalogue (docs/faults.md)"}
+	var f faults.Fault
+	var retryAfter, latency time.Duration
+	add := &cobra.Command{
+		Use:   "add KIND",
+		Short: "Add a fault of the catalogue, scoped to the demo vault unless --vault says otherwise",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			st, a, err := simState(*dir)
+			if err != nil {
+				return err
+			}
+			f.Kind = faults.Kind(args[0])
+			if strings.HasPrefix(args[0], "provider.") {
+				return usageError{fmt.Errorf("%s faults act inside the provider's process, which the sim runs as a binary: use the conformance suite's embedded mode for them", args[0])}
+			}
+			if f.Name == "" {
+				f.Name = strings.ReplaceAll(args[0], ".", "-")
+			}
+			if f.Scope.Vault == "" && !strings.HasPrefix(args[0], "identity.") && !strings.HasPrefix(args[0], "cluster.") {
+				f.Scope.Vault = st.Vault
+			}
+			f.RetryAfter, f.Latency = faults.Duration(retryAfter), faults.Duration(latency)
+			if err := a.do(http.MethodPost, "/faults", f, nil); err != nil {
+				return err
+			}
+			if err := a.do(http.MethodPost, "/connections/close", nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "Fault %s (%s) is active; clear it with kvsync-sim fault clear %s.\n", f.Name, f.Kind, f.Name)
+			cause := faultCauses[f.Kind]
+			if f.Kind == faults.VaultError && f.InnerCode == "ForbiddenByFirewall" {
+				cause = "vault-firewall"
+			}
+			if f.Kind == faults.IdentityError && f.AADSTS == 70021 {
+				cause = "federated-credential-mismatch"
+			}
+			expect(out, st, cause)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&f.Name, "name", "", "Name of the fault (default: its kind)")
+	add.Flags().StringVar(&f.Scope.Vault, "vault", "", "Vault the fault applies to (default: the demo vault)")
+	add.Flags().StringVar(&f.Scope.Object, "object", "", "Vault object the fault applies to")
+	add.Flags().StringVar(&f.Scope.Namespace, "namespace", "", "Namespace the fault applies to")
+	add.Flags().IntVar(&f.Status, "status", 0, "HTTP status of vault.error and identity.unavailable")
+	add.Flags().StringVar(&f.Code, "code", "", "Key Vault error code of vault.error, e.g. Forbidden")
+	add.Flags().StringVar(&f.InnerCode, "inner-code", "", "Key Vault inner error code of vault.error, e.g. ForbiddenByFirewall")
+	add.Flags().IntVar(&f.AADSTS, "aadsts", 0, "Entra ID error of identity.aadsts, e.g. 70021")
+	add.Flags().DurationVar(&retryAfter, "retry-after", 0, "Retry-After of vault.throttle")
+	add.Flags().DurationVar(&latency, "latency", 0, "Delay of transport.latency")
+
+	list := &cobra.Command{Use: "list", Short: "List the active faults", Args: cobra.NoArgs, RunE: func(_ *cobra.Command, _ []string) error {
+		_, a, err := simState(*dir)
+		if err != nil {
+			return err
+		}
+		var active []faults.Fault
+		if err := a.do(http.MethodGet, "/faults", nil, &active); err != nil {
+			return err
+		}
+		if len(active) == 0 {
+			fmt.Fprintln(out, "No fault is active.")
+			return nil
+		}
+		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "NAME\tKIND\tVAULT\tOBJECT\tNAMESPACE")
+		for _, f := range active {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", f.Name, f.Kind, f.Scope.Vault, f.Scope.Object, f.Scope.Namespace)
+		}
+		return w.Flush()
+	}}
+	clear := &cobra.Command{Use: "clear [NAME]", Short: "Clear one fault, or every fault", Args: cobra.MaximumNArgs(1), RunE: func(_ *cobra.Command, args []string) error {
+		st, a, err := simState(*dir)
+		if err != nil {
+			return err
+		}
+		path := "/faults"
+		if len(args) == 1 {
+			path += "/" + url.PathEscape(args[0])
+		}
+		if err := a.do(http.MethodDelete, path, nil, nil); err != nil {
+			return err
+		}
+		if len(args) == 1 {
+			fmt.Fprintf(out, "Fault %s is cleared.\n", args[0])
+		} else {
+			fmt.Fprintln(out, "Every fault is cleared.")
+		}
+		expect(out, st, "synced")
+		return nil
+	}}
+	cmd.AddCommand(add, list, clear)
+	return cmd
+}
+
+func newIdentity(out io.Writer, dir *string) *cobra.Command {
+	cmd := &cobra.Command{Use: "identity", Short: "Change the demo identity's access to the demo vault"}
+	grant := &cobra.Command{
+		Use:   "grant [ROLE]",
+		Short: "Assign the identity a role on the vault (default Key Vault Certificate User)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			st, a, err := simState(*dir)
+			if err != nil {
+				return err
+			}
+			role := keyvault.RoleCertificateUser
+			if len(args) == 1 {
+				role = args[0]
+			}
+			if err := a.do(http.MethodPost, "/vaults/"+url.PathEscape(st.Vault)+"/roleassignments",
+				keyvault.RoleAssignment{PrincipalID: st.ClientID, Role: role}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "Identity %s has role %q on vault %s.\n", st.ClientID, role, st.Vault)
+			expect(out, st, "synced")
+			return nil
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke",
+		Short: "Remove every role the identity has on the vault",
+		Args:  cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			st, a, err := simState(*dir)
+			if err != nil {
+				return err
+			}
+			if err := a.do(http.MethodDelete, "/vaults/"+url.PathEscape(st.Vault)+"/roleassignments/"+url.PathEscape(st.ClientID), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "Identity %s has no role on vault %s any more.\n", st.ClientID, st.Vault)
+			expect(out, st, "rbac-role-missing")
+			return nil
+		},
+	}
+	cmd.AddCommand(grant, revoke)
+	return cmd
+}

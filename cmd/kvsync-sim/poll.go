@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+)
+
+func newPoll(out io.Writer, dir *string) *cobra.Command {
+	var timeout time.Duration
+	var wide bool
+	cmd := &cobra.Command{
+		Use:   "poll [NAMESPACE/NAME]",
+		Short: "Check every SecretSync now, as the next poll would, and print the reasons (or one SecretSync's)",
+		Long: "poll restarts the controller with SIGTERM, as a rolling update does: a controller checks every SecretSync " +
+			"when it starts, as its next poll would, without changing the SecretSyncs. It waits until each has been " +
+			"checked and prints their latest conditions.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, _, err := simState(*dir)
+			if err != nil {
+				return err
+			}
+			c, err := kubeClient(st.Kubeconfig)
+			if err != nil {
+				return err
+			}
+			var only *client.ObjectKey
+			if len(args) == 1 {
+				ns, name, ok := strings.Cut(args[0], "/")
+				if !ok || ns == "" || name == "" {
+					return usageError{fmt.Errorf("%q is not NAMESPACE/NAME", args[0])}
+				}
+				only = &client.ObjectKey{Namespace: ns, Name: name}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			return poll(ctx, st, c, only, wide, out)
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "How long to wait for the checks")
+	cmd.Flags().BoolVar(&wide, "wide", false, "Print whole messages")
+	return cmd
+}
+
+// kubeClient is a client of the sim's API server.
+func kubeClient(kubeconfig string) (client.Client, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", kubeconfig, err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := ssv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: scheme})
+}
+
+// poll restarts the controller, waits until it has checked every
+// SecretSync (its kvsync_sync_total counts one per check), and prints the
+// latest condition of every SecretSync, or only one.
+func poll(ctx context.Context, st state, c client.Client, only *client.ObjectKey, wide bool, out io.Writer) error {
+	list := &ssv1alpha1.SecretSyncList{}
+	if err := c.List(ctx, list); err != nil {
+		return err
+	}
+	if only != nil && !slices.ContainsFunc(list.Items, func(ss ssv1alpha1.SecretSync) bool { return client.ObjectKeyFromObject(&ss) == *only }) {
+		return fmt.Errorf("SecretSync %s does not exist", only)
+	}
+	if len(list.Items) == 0 {
+		fmt.Fprintln(out, "No SecretSync exists: kubectl apply -f examples/ creates some.")
+		return nil
+	}
+	pid, err := controllerPID(st.PID)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("restarting the controller (pid %d): %w", pid, err)
+	}
+	for {
+		_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+		checks, merr := syncChecks(st.ControllerMetrics)
+		if os.IsNotExist(err) && merr == nil && checks >= len(list.Items) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the controller did not check every SecretSync in time (%d of %d): see the sim's components.log", checks, len(list.Items))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAMESPACE\tNAME\tCONDITION\tSTATUS\tREASON\tMESSAGE")
+	if err := c.List(ctx, list); err != nil {
+		return err
+	}
+	for _, ss := range list.Items {
+		if only != nil && client.ObjectKeyFromObject(&ss) != *only {
+			continue
+		}
+		var cond metav1.Condition
+		if n := len(ss.Status.Conditions); n > 0 {
+			cond = ss.Status.Conditions[n-1]
+		}
+		msg := cond.Message
+		if r := []rune(msg); len(r) > 100 && !wide {
+			msg = string(r[:97]) + "..."
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", ss.Namespace, ss.Name, cond.Type, cond.Status, cond.Reason, msg)
+	}
+	return w.Flush()
+}
+
+// controllerPID finds the kvsync-controller process the sim (pid sim)
+// runs.
+func controllerPID(sim int) (int, error) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return 0, err
+	}
+	for _, path := range stats {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		open, end := bytes.IndexByte(raw, '('), bytes.LastIndexByte(raw, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		fields := strings.Fields(string(raw[end+1:]))
+		// The kernel keeps 15 bytes of a command's name.
+		if len(fields) > 1 && fields[1] == strconv.Itoa(sim) && strings.HasPrefix("kvsync-controller", string(raw[open+1:end])) {
+			return strconv.Atoi(strings.TrimSpace(string(raw[:open])))
+		}
+	}
+	return 0, fmt.Errorf("the sim (pid %d) runs no kvsync-controller: see its components.log", sim)
+}
+
+// syncChecks sums kvsync_sync_total, the checks the controller made since
+// it started.
+func syncChecks(metricsURL string) (int, error) {
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "kvsync_sync_total{") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("reading %q: %w", line, err)
+		}
+		total += v
+	}
+	return int(total), nil
+}
