@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# envtest.sh builds envtest's control plane (kube-apiserver and etcd) from the
-# source modules pinned in hack/envtest/go.mod and prints the directory that
-# holds them, ready for KUBEBUILDER_ASSETS. The binaries are cached per pinned
+# envtest.sh builds envtest's control plane (kube-apiserver and etcd), and the
+# kubectl the sim and its test use, from the source modules pinned in
+# hack/envtest/go.mod and prints the directory that holds them, ready for
+# KUBEBUILDER_ASSETS. The binaries are cached per pinned
 # version (and go.sum digest) under bin/k8s/; a cached set is reused as is.
 set -euo pipefail
 
@@ -11,12 +12,12 @@ k8s=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$mod/go.mod")
 sum=$(sha256sum "$mod/go.mod" "$mod/go.sum" "$mod/etcd/main.go" | sha256sum | cut -c1-12)
 dir="$root/bin/k8s/${k8s#v}-$(go env GOOS)-$(go env GOARCH)-$sum"
 
-if [ -x "$dir/kube-apiserver" ] && [ -x "$dir/etcd" ]; then
+if [ -x "$dir/kube-apiserver" ] && [ -x "$dir/etcd" ] && [ -x "$dir/kubectl" ]; then
   echo "$dir"
   exit 0
 fi
 
-echo "building kube-apiserver $k8s and etcd from source into $dir (cold: about 7 minutes)" >&2
+echo "building kube-apiserver $k8s, etcd and kubectl from source into $dir (cold: about 8 minutes)" >&2
 start=$(date +%s)
 tmp="$dir.tmp.$$"
 mkdir -p "$tmp"

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,8 +15,6 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 )
 
 // TestMain fails the package's tests when they leave goroutines running,
@@ -43,25 +43,45 @@ func (s sim) run(args ...string) string {
 	return out.String()
 }
 
-// expectRows checks that poll's table has a row holding each fragment set.
-func expectRows(t *testing.T, table string, rows ...[]string) {
-	t.Helper()
-	for _, want := range rows {
-		found := false
-		for _, line := range strings.Split(table, "\n") {
-			ok := true
-			for _, w := range want {
-				ok = ok && strings.Contains(line, w)
+// hasRow reports whether one line of out holds every fragment of row; a
+// fragment "a|b" is held when either is.
+func hasRow(out string, row []string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		all := true
+		for _, frag := range row {
+			if frag == "" {
+				continue
 			}
-			found = found || ok
+			any := false
+			for _, alt := range strings.Split(frag, "|") {
+				any = any || strings.Contains(line, alt)
+			}
+			all = all && any
 		}
-		if !found {
-			t.Errorf("no row with %q in:\n%s", want, table)
+		if all {
+			return true
 		}
 	}
+	return false
 }
 
-func TestTheSimRunsTheExamplesBreaksThemAndStopsWithNoProcessLeft(t *testing.T) {
+// exec runs a binary of the walkthrough with the sim's kubeconfig, from
+// the module root; an exit code above okExit fails the test.
+func (s sim) exec(step step, dir, path string, args []string, kubeconfig string, okExit int) string {
+	s.t.Helper()
+	cmd := exec.Command(path, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	s.t.Logf("$ %s\n%s", strings.Join(step.args, " "), out)
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() <= okExit) {
+		s.t.Fatalf("docs/sim.md:%d: %s: %v\n%s", step.line, strings.Join(step.args, " "), err, out)
+	}
+	return string(out)
+}
+
+func TestTheWalkthroughOfTheSimRunsAsDocumentedAndTheSimStopsWithNoProcessLeft(t *testing.T) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Skip("starts envtest: KUBEBUILDER_ASSETS is not set (make test sets it)")
 	}
@@ -105,63 +125,59 @@ func TestTheSimRunsTheExamplesBreaksThemAndStopsWithNoProcessLeft(t *testing.T) 
 	}
 	s := sim{t: t, dir: dir}
 
-	// The examples apply as they are.
-	c, err := kubeClient(st.Kubeconfig)
+	// docs/sim.md's walkthrough, as written.
+	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*.yaml"))
-	for _, path := range paths {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, doc := range strings.Split(string(raw), "\n---\n") {
-			obj := &unstructured.Unstructured{}
-			if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
-				t.Fatalf("%s: %v", path, err)
+	kubectl := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+	if _, err := os.Stat(kubectl); err != nil {
+		t.Fatalf("kubectl is not built beside the API server (hack/envtest.sh builds it): %v", err)
+	}
+	doctor := filepath.Join(t.TempDir(), "kubectl-kvsync")
+	build := exec.Command("go", "build", "-o", doctor, "./cmd/kubectl-kvsync")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building kubectl-kvsync: %v\n%s", err, out)
+	}
+	steps, err := readWalkthrough(filepath.Join(root, "docs", "sim.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) < 40 {
+		t.Fatalf("the walkthrough has %d commands: was it found?", len(steps))
+	}
+	for _, step := range steps {
+		var out string
+		switch a := step.args; {
+		case a[0] == "source":
+			continue
+		case a[0] == "sleep":
+			d, err := time.ParseDuration(a[1] + "s")
+			if err != nil {
+				t.Fatalf("docs/sim.md:%d: %v", step.line, err)
 			}
-			if err := c.Create(context.Background(), obj); err != nil {
-				t.Fatalf("%s: creating %s: %v", path, obj.GetName(), err)
+			time.Sleep(d)
+			continue
+		case a[0] == "kubectl":
+			out = s.exec(step, root, kubectl, a[1:], st.Kubeconfig, 0)
+		case len(a) > 2 && a[0] == "go" && a[1] == "run" && a[2] == "./cmd/kvsync-sim":
+			out = s.run(a[3:]...)
+		case len(a) > 2 && a[0] == "go" && a[1] == "run" && a[2] == "./cmd/kubectl-kvsync":
+			// The doctor exits 1 when it finds a SecretSync unhealthy.
+			out = s.exec(step, root, doctor, a[3:], st.Kubeconfig, 1)
+		default:
+			t.Fatalf("docs/sim.md:%d: the walkthrough runs kubectl, kvsync-sim and kubectl-kvsync only, not %q", step.line, a[0])
+		}
+		for _, row := range step.want {
+			if !hasRow(out, row) {
+				t.Errorf("docs/sim.md:%d: %s printed no line with %q:\n%s", step.line, strings.Join(step.args, " "), row, out)
 			}
 		}
+		if t.Failed() {
+			t.FailNow()
+		}
 	}
-	// The first poll may restart the controller before or after it
-	// created the Secrets.
-	expectRows(t, s.run("poll"), []string{"payments", "db", "True", "Succeeded"}, []string{"payments", "web-tls", "True", "Succeeded"})
-
-	// A rotation is written; a deleted object is a PartialSync; a firewall
-	// is a ProviderError naming it; clearing the fault brings it back.
-	if out := s.run("secret", "rotate", "db-password"); !strings.Contains(out, "success, UpdateValueChangeOrForceUpdateSucceeded") {
-		t.Errorf("rotate does not say what to expect:\n%s", out)
-	}
-	expectRows(t, s.run("poll", "payments/db"), []string{"db", "Update", "True", "UpdateValueChangeOrForceUpdateSucceeded"})
-
-	if out := s.run("secret", "delete", "api-key"); !strings.Contains(out, "object-not-found") {
-		t.Errorf("delete does not name the cause:\n%s", out)
-	}
-	expectRows(t, s.run("poll", "--wide", "payments/db"), []string{"db", "Update", "False", "PartialSync", "SecretNotFound"})
-	s.run("secret", "purge", "api-key")
-	s.run("secret", "set", "api-key", "demo-api-key-v2")
-
-	if out := s.run("fault", "add", "vault.error", "--name", "firewall", "--status", "403", "--code", "Forbidden", "--inner-code", "ForbiddenByFirewall"); !strings.Contains(out, "vault-firewall") {
-		t.Errorf("fault add does not name the cause:\n%s", out)
-	}
-	if out := s.run("fault", "list"); !strings.Contains(out, "firewall") {
-		t.Errorf("fault list lacks the fault:\n%s", out)
-	}
-	expectRows(t, s.run("poll", "--wide"), []string{"db", "Update", "False", "ProviderError", "ForbiddenByFirewall"},
-		[]string{"web-tls", "Update", "False", "ProviderError"})
-	s.run("fault", "clear")
-	expectRows(t, s.run("poll"), []string{"db", "Update", "True", "UpdateValueChangeOrForceUpdateSucceeded"},
-		[]string{"web-tls", "Update", "True", "UpdateNoValueChangeSucceeded"})
-
-	if out := s.run("identity", "revoke"); !strings.Contains(out, "rbac-role-missing") {
-		t.Errorf("identity revoke does not name the cause:\n%s", out)
-	}
-	expectRows(t, s.run("poll", "--wide", "payments/db"), []string{"db", "Update", "False", "ProviderError", "ForbiddenByRbac"})
-	s.run("identity", "grant")
-	expectRows(t, s.run("poll", "payments/db"), []string{"db", "Update", "True", "UpdateNoValueChangeSucceeded"})
 
 	// Ctrl-C stops every process and removes the state.
 	pids := childPIDs(t)

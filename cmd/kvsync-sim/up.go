@@ -111,7 +111,15 @@ func up(ctx context.Context, o upOptions, out io.Writer) (err error) {
 		return err
 	}
 	envFile := filepath.Join(dir, "env")
-	if err := os.WriteFile(envFile, []byte(fmt.Sprintf("export KUBECONFIG=%s\nexport KVSYNC_SIM_DIR=%s\n", kubeconfig, dir)), 0o644); err != nil {
+	lines := fmt.Sprintf("export KUBECONFIG=%s\nexport KVSYNC_SIM_DIR=%s\n", kubeconfig, dir)
+	if assets := os.Getenv("KUBEBUILDER_ASSETS"); assets != "" {
+		if _, err := os.Stat(filepath.Join(assets, "kubectl")); err == nil {
+			// The kubectl hack/envtest.sh builds from source, of the API
+			// server's version.
+			lines += fmt.Sprintf("export PATH=%s:$PATH\n", assets)
+		}
+	}
+	if err := os.WriteFile(envFile, []byte(lines), 0o644); err != nil {
 		return err
 	}
 	say("ready: %s and %s written", kubeconfig, envFile)
@@ -158,13 +166,15 @@ func nextSteps(dir string) string {
 	return strings.ReplaceAll(`
 The sim is running. In another terminal:
 
-  source DIR/env                       # KUBECONFIG for kubectl, KVSYNC_SIM_DIR for kvsync-sim
+  source DIR/env                       # KUBECONFIG, KVSYNC_SIM_DIR, and the kubectl built from source on PATH
   kubectl apply -f examples/           # the SecretProviderClass and SecretSyncs of the docs
   kubectl get secretsyncs -n payments  # their status
   go run ./cmd/kvsync-sim poll         # check every SecretSync now
   go run ./cmd/kvsync-sim secret rotate db-password
   go run ./cmd/kvsync-sim fault add vault.throttle
-  go run ./cmd/kubectl-kvsync doctor -n payments db
+  go run ./cmd/kubectl-kvsync doctor db -n payments --network=false
+
+docs/sim.md walks through every reason of the troubleshooting guide.
 
 Ctrl-C here stops everything.
 `, "DIR", dir)
