@@ -74,7 +74,7 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		Expect(err).NotTo(HaveOccurred())
 		return
 	case os.Getenv("KVSYNC_CONFORMANCE_MODE") == "external":
-		env, err = conformance.StartExternal(context.Background(), conformance.ExternalOptions{Options: opts, ModuleRoot: ".."})
+		env, err = conformance.StartExternal(context.Background(), conformance.ExternalOptions{Options: opts, ModuleRoot: "..", ProviderFaults: true})
 	default:
 		env, err = conformance.Start(context.Background(), opts)
 	}

@@ -94,6 +94,10 @@ type Environment struct {
 	Controller, Provider, Fakevault *Process
 	// AdminURL is fakevault's admin API in the external mode.
 	AdminURL string
+	// ProviderFaultsURL is the admin API (as fakevault's /faults) of the
+	// injector between the controller and the provider process, when the
+	// external mode interposes one; empty otherwise.
+	ProviderFaultsURL string
 
 	envtest *envtest.Environment
 	stops   []func() error

@@ -25,6 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/kvsync/kvsync/deploy"
+	"github.com/kvsync/kvsync/faults"
+	"github.com/kvsync/kvsync/provider"
 )
 
 // ExternalOptions configure StartExternal.
@@ -40,6 +42,10 @@ type ExternalOptions struct {
 	// ControllerEnv is added to the controller's environment (NAME=value),
 	// e.g. GOGC or GOMEMLIMIT.
 	ControllerEnv []string
+	// ProviderFaults interposes a fault injector between the controller and
+	// the provider process, on the provider's socket, so that provider.*
+	// faults reach it (see Environment.ProviderFaultsURL).
+	ProviderFaults bool
 }
 
 // StartExternal starts the world as separate processes, as on a cluster:
@@ -48,7 +54,8 @@ type ExternalOptions struct {
 // chart (ServiceAccount, RBAC, admission policies) and acts as the chart's
 // ServiceAccount, with leader election on; the provider reaches fakevault
 // with nothing but HTTPS_PROXY and SSL_CERT_FILE; scenarios change the fake
-// through its admin API. Provider faults do not reach a provider in another process.
+// through its admin API. Provider faults reach the provider process only
+// with ExternalOptions.ProviderFaults.
 func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, err error) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(opts.Log)))
 	e := &Environment{PollInterval: opts.PollInterval, Mode: "external", ProviderProxy: true}
@@ -87,11 +94,23 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	}
 
 	// The provider, configured as in production: the proxy and CA bundle
-	// are its only path to the fake.
-	sockets := filepath.Join(dir, "sockets")
+	// are its only path to the fake. With ProviderFaults, its socket is
+	// elsewhere and the controller's is the injector's.
+	sockets, providerSockets := filepath.Join(dir, "sockets"), filepath.Join(dir, "sockets")
+	if opts.ProviderFaults {
+		providerSockets = filepath.Join(dir, "provider-sockets")
+		inj, err := faults.New(faults.Options{Seed: 1})
+		if err != nil {
+			return nil, err
+		}
+		if e.ProviderFaultsURL, err = e.interposeProvider(inj, sockets, providerSockets, provider.Name); err != nil {
+			return nil, err
+		}
+		e.World = withProviderFaults{admin: w, inj: inj}
+	}
 	if e.Provider, err = e.process(opts.Log, filepath.Join(bin, "kvsync-provider"), providerHTTP,
 		[]string{"HTTPS_PROXY=http://" + proxyAddr, "SSL_CERT_FILE=" + caFile, "HOME=" + dir},
-		append([]string{"--socket-dir", sockets, "--http-addr", providerHTTP, "--mount-timeout", "3s"}, opts.ProviderArgs...)...); err != nil {
+		append([]string{"--socket-dir", providerSockets, "--http-addr", providerHTTP, "--mount-timeout", "3s"}, opts.ProviderArgs...)...); err != nil {
 		return nil, err
 	}
 	if err := waitHealthy(ctx, "http://"+providerHTTP+"/healthz"); err != nil {

@@ -113,6 +113,15 @@ var faultCauses = map[faults.Kind]string{
 	faults.TransportTLSWrongName: "tls-intercepted",
 	faults.TransportBlackhole:    "vault-unreachable",
 	faults.IdentityError:         "identity-exchange-failed",
+	faults.ProviderMalformed:     "provider-response-invalid",
+	faults.ProviderOversized:     "provider-response-invalid",
+}
+
+// injectors are the admin APIs of the sim's fault injectors: fakevault's,
+// and the one between the controller and the provider, which takes the
+// provider.* faults.
+func injectors(st state, a admin) (vault, provider admin) {
+	return a, newAdmin(st.ProviderFaultsURL)
 }
 
 func newFault(out io.Writer, dir *string) *cobra.Command {
@@ -129,17 +138,22 @@ func newFault(out io.Writer, dir *string) *cobra.Command {
 				return err
 			}
 			f.Kind = faults.Kind(args[0])
-			if strings.HasPrefix(args[0], "provider.") {
-				return usageError{fmt.Errorf("%s faults act inside the provider's process, which the sim runs as a binary: use the conformance suite's embedded mode for them", args[0])}
-			}
 			if f.Name == "" {
 				f.Name = strings.ReplaceAll(args[0], ".", "-")
 			}
-			if f.Scope.Vault == "" && !strings.HasPrefix(args[0], "identity.") && !strings.HasPrefix(args[0], "cluster.") {
-				f.Scope.Vault = st.Vault
+			vault, provider := injectors(st, a)
+			target := vault
+			switch f.Kind.Layer() {
+			case "provider":
+				target = provider
+			case "identity", "cluster":
+			default:
+				if f.Scope.Vault == "" {
+					f.Scope.Vault = st.Vault
+				}
 			}
 			f.RetryAfter, f.Latency = faults.Duration(retryAfter), faults.Duration(latency)
-			if err := a.do(http.MethodPost, "/faults", f, nil); err != nil {
+			if err := target.do(http.MethodPost, "/faults", f, nil); err != nil {
 				return err
 			}
 			if err := a.do(http.MethodPost, "/connections/close", nil, nil); err != nil {
@@ -169,13 +183,17 @@ func newFault(out io.Writer, dir *string) *cobra.Command {
 	add.Flags().DurationVar(&latency, "latency", 0, "Delay of transport.latency")
 
 	list := &cobra.Command{Use: "list", Short: "List the active faults", Args: cobra.NoArgs, RunE: func(_ *cobra.Command, _ []string) error {
-		_, a, err := simState(*dir)
+		st, a, err := simState(*dir)
 		if err != nil {
 			return err
 		}
 		var active []faults.Fault
-		if err := a.do(http.MethodGet, "/faults", nil, &active); err != nil {
-			return err
+		for _, inj := range []admin{a, newAdmin(st.ProviderFaultsURL)} {
+			var some []faults.Fault
+			if err := inj.do(http.MethodGet, "/faults", nil, &some); err != nil {
+				return err
+			}
+			active = append(active, some...)
 		}
 		if len(active) == 0 {
 			fmt.Fprintln(out, "No fault is active.")
@@ -193,12 +211,21 @@ func newFault(out io.Writer, dir *string) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		path := "/faults"
-		if len(args) == 1 {
-			path += "/" + url.PathEscape(args[0])
-		}
-		if err := a.do(http.MethodDelete, path, nil, nil); err != nil {
-			return err
+		vault, provider := injectors(st, a)
+		if len(args) == 0 {
+			for _, inj := range []admin{vault, provider} {
+				if err := inj.do(http.MethodDelete, "/faults", nil, nil); err != nil {
+					return err
+				}
+			}
+		} else {
+			path := "/faults/" + url.PathEscape(args[0])
+			// The fault is in one of the two injectors.
+			if perr := provider.do(http.MethodDelete, path, nil, nil); perr != nil {
+				if err := vault.do(http.MethodDelete, path, nil, nil); err != nil {
+					return err
+				}
+			}
 		}
 		if len(args) == 1 {
 			fmt.Fprintf(out, "Fault %s is cleared.\n", args[0])

@@ -43,6 +43,9 @@ type state struct {
 	Poll       string `json:"poll"`
 	// ControllerMetrics is the controller's metrics endpoint.
 	ControllerMetrics string `json:"controllerMetrics"`
+	// ProviderFaultsURL is the admin API of the injector between the
+	// controller and the provider, for provider.* faults.
+	ProviderFaultsURL string `json:"providerFaultsURL"`
 }
 
 const stateFile = "sim.json"
@@ -79,7 +82,7 @@ func up(ctx context.Context, o upOptions, out io.Writer) (err error) {
 	defer logFile.Close()
 
 	say("building fakevault, kvsync-provider and kvsync-controller; starting envtest's kube-apiserver and etcd (logs: %s)", logPath)
-	env, err := conformance.StartExternal(ctx, conformance.ExternalOptions{ModuleRoot: o.moduleRoot,
+	env, err := conformance.StartExternal(ctx, conformance.ExternalOptions{ModuleRoot: o.moduleRoot, ProviderFaults: true,
 		Options: conformance.Options{CRDDir: filepath.Join(o.moduleRoot, "deploy", "crds"), PollInterval: o.poll, Log: logFile}})
 	if err != nil {
 		return fmt.Errorf("starting the sim: %w", err)
@@ -106,7 +109,8 @@ func up(ctx context.Context, o upOptions, out io.Writer) (err error) {
 		return err
 	}
 	st := state{PID: os.Getpid(), AdminURL: env.AdminURL, Kubeconfig: kubeconfig, Vault: demoVault, Tenant: demoTenant,
-		ClientID: demoClientID, Namespace: demoNamespace, Poll: o.poll.String(), ControllerMetrics: env.Controller.MetricsURL()}
+		ClientID: demoClientID, Namespace: demoNamespace, Poll: o.poll.String(), ControllerMetrics: env.Controller.MetricsURL(),
+		ProviderFaultsURL: env.ProviderFaultsURL}
 	if err := writeState(dir, st); err != nil {
 		return err
 	}
