@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/kvsync/kvsync/deploy"
+	"github.com/kvsync/kvsync/fakevault"
 	"github.com/kvsync/kvsync/faults"
 	"github.com/kvsync/kvsync/provider"
 )
@@ -229,7 +230,7 @@ func (e *Environment) waitForPolicies(ctx context.Context, username string) erro
 
 // newAdmin returns the World of the fakevault whose admin API is at base.
 func newAdmin(base string) admin {
-	return admin{base: strings.TrimSuffix(base, "/"), client: &http.Client{Timeout: 10 * time.Second}}
+	return admin{fakevault.NewAdminClient(base)}
 }
 
 // trustCluster makes the fake's tenant trust the ServiceAccount issuer of
@@ -240,10 +241,10 @@ func (w admin) trustCluster(ctx context.Context, cfg *rest.Config) (string, erro
 	if err != nil {
 		return "", err
 	}
-	if err := w.do(http.MethodPost, "/tenants", map[string]string{"tenantId": Tenant}, nil); err != nil && !strings.Contains(err.Error(), "already") {
+	if err := w.Do(http.MethodPost, "/tenants", map[string]string{"tenantId": Tenant}, nil); err != nil && !strings.Contains(err.Error(), "already") {
 		return "", err
 	}
-	if err := w.do(http.MethodPost, "/issuers", map[string]any{"issuer": iss, "jwks": rawJSON(jwks)}, nil); err != nil {
+	if err := w.Do(http.MethodPost, "/issuers", map[string]any{"issuer": iss, "jwks": rawJSON(jwks)}, nil); err != nil {
 		return "", err
 	}
 	return iss, nil

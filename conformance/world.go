@@ -1,14 +1,10 @@
 package conformance
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -115,48 +111,19 @@ func (w inProcess) CloseConnections() error {
 
 // admin is the World of a fakevault binary, reached through its admin API.
 type admin struct {
-	base   string
-	client *http.Client
-}
-
-func (w admin) do(method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		raw, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, w.base+path, body)
-	if err != nil {
-		return err
-	}
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
-	}
-	if out != nil {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
+	*fakevault.AdminClient
 }
 
 func (w admin) AddApplication(app entra.Application) error {
-	return w.do(http.MethodPost, "/tenants/"+Tenant+"/applications", app, nil)
+	return w.Do(http.MethodPost, "/tenants/"+Tenant+"/applications", app, nil)
 }
 
 func (w admin) CreateVault(cfg keyvault.VaultConfig) error {
-	return w.do(http.MethodPost, "/vaults", cfg, nil)
+	return w.Do(http.MethodPost, "/vaults", cfg, nil)
 }
 
 func (w admin) SetSecret(vault, name, value, contentType string, disabled bool) error {
-	return w.do(http.MethodPut, "/vaults/"+vault+"/secrets/"+url.PathEscape(name),
+	return w.Do(http.MethodPut, "/vaults/"+vault+"/secrets/"+url.PathEscape(name),
 		map[string]any{"value": value, "contentType": contentType, "disabled": disabled}, nil)
 }
 
@@ -164,40 +131,40 @@ func (w admin) DisableLatest(vault, name string) error {
 	var versions []struct {
 		Version string `json:"version"`
 	}
-	if err := w.do(http.MethodGet, "/vaults/"+vault+"/secrets/"+url.PathEscape(name)+"/versions", nil, &versions); err != nil {
+	if err := w.Do(http.MethodGet, "/vaults/"+vault+"/secrets/"+url.PathEscape(name)+"/versions", nil, &versions); err != nil {
 		return err
 	}
 	if len(versions) == 0 {
 		return fmt.Errorf("secret %s has no version", name)
 	}
 	latest := versions[len(versions)-1].Version
-	return w.do(http.MethodPatch, "/vaults/"+vault+"/secrets/"+url.PathEscape(name)+"/"+latest, map[string]any{"enabled": false}, nil)
+	return w.Do(http.MethodPatch, "/vaults/"+vault+"/secrets/"+url.PathEscape(name)+"/"+latest, map[string]any{"enabled": false}, nil)
 }
 
 func (w admin) CreateCertificate(vault, name, keyType, contentType string, dnsNames []string) error {
-	return w.do(http.MethodPost, "/vaults/"+vault+"/certificates/"+url.PathEscape(name),
+	return w.Do(http.MethodPost, "/vaults/"+vault+"/certificates/"+url.PathEscape(name),
 		map[string]any{"keyType": keyType, "contentType": contentType, "dnsNames": dnsNames}, nil)
 }
 
 func (w admin) CreateKey(vault, name, keyType string) error {
-	return w.do(http.MethodPost, "/vaults/"+vault+"/keys/"+url.PathEscape(name), map[string]any{"keyType": keyType}, nil)
+	return w.Do(http.MethodPost, "/vaults/"+vault+"/keys/"+url.PathEscape(name), map[string]any{"keyType": keyType}, nil)
 }
 
-func (w admin) AddFault(f faults.Fault) error { return w.do(http.MethodPost, "/faults", f, nil) }
-func (w admin) CloseConnections() error       { return w.do(http.MethodPost, "/connections/close", nil, nil) }
+func (w admin) AddFault(f faults.Fault) error { return w.Do(http.MethodPost, "/faults", f, nil) }
+func (w admin) CloseConnections() error       { return w.Do(http.MethodPost, "/connections/close", nil, nil) }
 
 func (w admin) ClearFault(name string) {
-	_ = w.do(http.MethodDelete, "/faults/"+url.PathEscape(name), nil, nil)
+	_ = w.Do(http.MethodDelete, "/faults/"+url.PathEscape(name), nil, nil)
 }
 
 func (w admin) Journal() ([]journal.Entry, error) {
 	var out []journal.Entry
-	return out, w.do(http.MethodGet, "/journal", nil, &out)
+	return out, w.Do(http.MethodGet, "/journal", nil, &out)
 }
 
 func (w admin) Injections() ([]faults.Injection, error) {
 	var out []faults.Injection
-	return out, w.do(http.MethodGet, "/faults/journal", nil, &out)
+	return out, w.Do(http.MethodGet, "/faults/journal", nil, &out)
 }
 
 func (w admin) ProviderFaults() bool { return false }

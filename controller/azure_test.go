@@ -96,6 +96,16 @@ type azureNamespace struct {
 	vault    *keyvault.Vault
 }
 
+// namespace creates a namespace kvsync-<suite>-... with ServiceAccount
+// workload, and sets it up.
+func (w *azureWorld) namespace(ctx context.Context, suite string) azureNamespace {
+	GinkgoHelper()
+	n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kvsync-" + suite + "-", Labels: map[string]string{"kvsync.test/suite": suite}}}
+	Expect(k8s.Create(ctx, n)).To(Succeed())
+	Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: n.Name, Name: "workload"}})).To(Succeed())
+	return w.setup(n.Name)
+}
+
 // setup creates the spec's vault and identity; the identity may read
 // secrets and certificates.
 func (w *azureWorld) setup(ns string) azureNamespace {
@@ -168,10 +178,7 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 
 	BeforeEach(func() {
 		ctx = context.Background()
-		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kvsync-az-", Labels: map[string]string{"kvsync.test/suite": "azure"}}}
-		Expect(k8s.Create(ctx, n)).To(Succeed())
-		Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: n.Name, Name: "workload"}})).To(Succeed())
-		a = azure.setup(n.Name)
+		a = azure.namespace(ctx, "azure")
 	})
 
 	It("creates the Secret from the vault with workload identity, then rewrites it when the vault rotates", Label("reason:CreateSucceeded", "reason:UpdateValueChangeOrForceUpdateSucceeded"), func() {

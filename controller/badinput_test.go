@@ -157,10 +157,7 @@ var _ = Describe("The bad input corpus", func() {
 
 	BeforeEach(func() {
 		ctx = context.Background()
-		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kvsync-bad-", Labels: map[string]string{"kvsync.test/suite": "badinput"}}}
-		Expect(k8s.Create(ctx, n)).To(Succeed())
-		Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: n.Name, Name: "workload"}})).To(Succeed())
-		a = azure.setup(n.Name)
+		a = azure.namespace(ctx, "badinput")
 		a.set("db-password", "kvsync-canary-bad-good")
 	})
 

@@ -87,14 +87,14 @@ func newSecret(out io.Writer, dir *string) *cobra.Command {
 			return "object-not-found", nil
 		}),
 		change("recover NAME", "Recover a deleted secret with its versions", cobra.ExactArgs(1), func(a admin, st state, args []string) (string, error) {
-			if err := a.do(http.MethodPost, "/vaults/"+url.PathEscape(st.Vault)+"/deletedsecrets/"+url.PathEscape(args[0])+"/recover", struct{}{}, nil); err != nil {
+			if err := a.Do(http.MethodPost, "/vaults/"+url.PathEscape(st.Vault)+"/deletedsecrets/"+url.PathEscape(args[0])+"/recover", struct{}{}, nil); err != nil {
 				return "", err
 			}
 			fmt.Fprintf(out, "Secret %s of vault %s is recovered.\n", args[0], st.Vault)
 			return "synced", nil
 		}),
 		change("purge NAME", "Remove a deleted secret for good, so that its name can be set again", cobra.ExactArgs(1), func(a admin, st state, args []string) (string, error) {
-			if err := a.do(http.MethodDelete, "/vaults/"+url.PathEscape(st.Vault)+"/deletedsecrets/"+url.PathEscape(args[0]), nil, nil); err != nil {
+			if err := a.Do(http.MethodDelete, "/vaults/"+url.PathEscape(st.Vault)+"/deletedsecrets/"+url.PathEscape(args[0]), nil, nil); err != nil {
 				return "", err
 			}
 			fmt.Fprintf(out, "Secret %s of vault %s is purged.\n", args[0], st.Vault)
@@ -153,10 +153,10 @@ func newFault(out io.Writer, dir *string) *cobra.Command {
 				}
 			}
 			f.RetryAfter, f.Latency = faults.Duration(retryAfter), faults.Duration(latency)
-			if err := target.do(http.MethodPost, "/faults", f, nil); err != nil {
+			if err := target.Do(http.MethodPost, "/faults", f, nil); err != nil {
 				return err
 			}
-			if err := a.do(http.MethodPost, "/connections/close", nil, nil); err != nil {
+			if err := a.Do(http.MethodPost, "/connections/close", nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "Fault %s (%s) is active; clear it with kvsync-sim fault clear %s.\n", f.Name, f.Kind, f.Name)
@@ -190,7 +190,7 @@ func newFault(out io.Writer, dir *string) *cobra.Command {
 		var active []faults.Fault
 		for _, inj := range []admin{a, newAdmin(st.ProviderFaultsURL)} {
 			var some []faults.Fault
-			if err := inj.do(http.MethodGet, "/faults", nil, &some); err != nil {
+			if err := inj.Do(http.MethodGet, "/faults", nil, &some); err != nil {
 				return err
 			}
 			active = append(active, some...)
@@ -214,15 +214,15 @@ func newFault(out io.Writer, dir *string) *cobra.Command {
 		vault, provider := injectors(st, a)
 		if len(args) == 0 {
 			for _, inj := range []admin{vault, provider} {
-				if err := inj.do(http.MethodDelete, "/faults", nil, nil); err != nil {
+				if err := inj.Do(http.MethodDelete, "/faults", nil, nil); err != nil {
 					return err
 				}
 			}
 		} else {
 			path := "/faults/" + url.PathEscape(args[0])
 			// The fault is in one of the two injectors.
-			if perr := provider.do(http.MethodDelete, path, nil, nil); perr != nil {
-				if err := vault.do(http.MethodDelete, path, nil, nil); err != nil {
+			if perr := provider.Do(http.MethodDelete, path, nil, nil); perr != nil {
+				if err := vault.Do(http.MethodDelete, path, nil, nil); err != nil {
 					return err
 				}
 			}
@@ -254,7 +254,7 @@ func newIdentity(out io.Writer, dir *string) *cobra.Command {
 			if len(args) == 1 {
 				role = args[0]
 			}
-			if err := a.do(http.MethodPost, "/vaults/"+url.PathEscape(st.Vault)+"/roleassignments",
+			if err := a.Do(http.MethodPost, "/vaults/"+url.PathEscape(st.Vault)+"/roleassignments",
 				keyvault.RoleAssignment{PrincipalID: st.ClientID, Role: role}, nil); err != nil {
 				return err
 			}
@@ -272,7 +272,7 @@ func newIdentity(out io.Writer, dir *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.do(http.MethodDelete, "/vaults/"+url.PathEscape(st.Vault)+"/roleassignments/"+url.PathEscape(st.ClientID), nil, nil); err != nil {
+			if err := a.Do(http.MethodDelete, "/vaults/"+url.PathEscape(st.Vault)+"/roleassignments/"+url.PathEscape(st.ClientID), nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "Identity %s has no role on vault %s any more.\n", st.ClientID, st.Vault)

@@ -135,17 +135,17 @@ func up(ctx context.Context, o upOptions, out io.Writer) (err error) {
 // seed creates the demo world: tenant, identity, vault and its objects,
 // namespace and ServiceAccount.
 func seed(ctx context.Context, env *conformance.Environment, a admin) error {
-	if err := a.do(http.MethodPost, "/tenants", map[string]string{"tenantId": demoTenant}, nil); err != nil {
+	if err := a.Do(http.MethodPost, "/tenants", map[string]string{"tenantId": demoTenant}, nil); err != nil {
 		return err
 	}
 	app := entra.Application{ClientID: demoClientID, ObjectID: demoClientID, DisplayName: "payments-workload",
 		FederatedCredentials: []entra.FederatedCredential{{Name: "payments", Issuer: env.Issuer, Subject: "system:serviceaccount:" + demoNamespace + ":" + demoServiceAccount}}}
-	if err := a.do(http.MethodPost, "/tenants/"+demoTenant+"/applications", app, nil); err != nil {
+	if err := a.Do(http.MethodPost, "/tenants/"+demoTenant+"/applications", app, nil); err != nil {
 		return err
 	}
 	vault := keyvault.VaultConfig{Name: demoVault, TenantID: demoTenant,
 		RoleAssignments: []keyvault.RoleAssignment{{PrincipalID: demoClientID, Role: keyvault.RoleCertificateUser}}}
-	if err := a.do(http.MethodPost, "/vaults", vault, nil); err != nil {
+	if err := a.Do(http.MethodPost, "/vaults", vault, nil); err != nil {
 		return err
 	}
 	for _, s := range []struct{ name, value string }{
@@ -155,7 +155,7 @@ func seed(ctx context.Context, env *conformance.Environment, a admin) error {
 			return err
 		}
 	}
-	if err := a.do(http.MethodPost, "/vaults/"+demoVault+"/certificates/web-cert",
+	if err := a.Do(http.MethodPost, "/vaults/"+demoVault+"/certificates/web-cert",
 		map[string]any{"dnsNames": []string{"payments.contoso.example"}}, nil); err != nil {
 		return err
 	}

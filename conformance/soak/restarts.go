@@ -10,9 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"github.com/kvsync/kvsync/conformance"
 )
 
@@ -79,15 +76,9 @@ func runRestarts(ctx context.Context, o options, logs *conformance.LogBuffer, ou
 		return nil, fmt.Errorf("starting the processes: %w", err)
 	}
 	defer func() { _ = env.Stop() }()
-	cfg := rest.CopyConfig(env.Config)
-	cfg.QPS, cfg.Burst = 500, 1000
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: env.Client.Scheme()})
+	w, err := newWorld(ctx, env, o)
 	if err != nil {
 		return nil, err
-	}
-	w := &world{env: env, c: c}
-	if err := w.setup(ctx, o); err != nil {
-		return nil, fmt.Errorf("creating the world: %w", err)
 	}
 	r := &restarter{o: o, env: env, w: w, chk: newChecker(w), rng: rand.New(rand.NewPCG(uint64(o.seed), 0x4e57)), out: out, start: start,
 		report: &RestartReport{SecretSyncs: len(w.syncs), Disruptions: map[string]int{}, ConvergedSeconds: map[string]float64{}}}

@@ -16,9 +16,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"github.com/kvsync/kvsync/conformance"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
 	"github.com/kvsync/kvsync/faults"
@@ -93,15 +90,9 @@ func runChaos(ctx context.Context, o options, logs *conformance.LogBuffer, out i
 		return nil, fmt.Errorf("starting the environment: %w", err)
 	}
 	defer func() { _ = env.Stop() }()
-	cfg := rest.CopyConfig(env.Config)
-	cfg.QPS, cfg.Burst = 500, 1000 // the harness is not what is tested
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: env.Client.Scheme()})
+	w, err := newWorld(ctx, env, o)
 	if err != nil {
 		return nil, err
-	}
-	w := &world{env: env, c: c}
-	if err := w.setup(ctx, o); err != nil {
-		return nil, fmt.Errorf("creating the world: %w", err)
 	}
 	report := &Report{Seed: o.seed, SecretSyncs: len(w.syncs), Namespaces: o.namespaces, Vaults: o.vaults, Poll: o.poll.String()}
 	progress(out, start, "%d SecretSyncs in %d namespaces reading %d vaults; waiting for the initial sync", len(w.syncs), o.namespaces, o.vaults)

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
@@ -56,6 +57,21 @@ func value(o object, n int) string {
 
 // canaryPrefix starts every value the soak writes to a vault.
 const canaryPrefix = "kvsync-canary-soak-"
+
+// newWorld creates the soak's world in env, with a client of its own.
+func newWorld(ctx context.Context, env *conformance.Environment, o options) (*world, error) {
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 500, 1000 // the harness is not what is tested
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: env.Client.Scheme()})
+	if err != nil {
+		return nil, err
+	}
+	w := &world{env: env, c: c}
+	if err := w.setup(ctx, o); err != nil {
+		return nil, fmt.Errorf("creating the world: %w", err)
+	}
+	return w, nil
+}
 
 // setup creates the namespaces, identities, vaults, objects, classes,
 // foreign Secrets and SecretSyncs.
