@@ -7,11 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
@@ -127,12 +129,30 @@ func injectors(st state, a admin) (vault, provider admin) {
 func newFault(out io.Writer, dir *string) *cobra.Command {
 	cmd := &cobra.Command{Use: "fault", Short: "Add, list and clear faults of the faults catalogue (docs/faults.md)"}
 	var f faults.Fault
-	var retryAfter, latency time.Duration
+	var retryAfter, latency, jitter time.Duration
+	var file string
 	add := &cobra.Command{
-		Use:   "add KIND",
+		Use:   "add KIND | add -f FILE",
 		Short: "Add a fault of the catalogue, scoped to the demo vault unless --vault says otherwise",
-		Args:  cobra.ExactArgs(1),
+		Long: "add adds a fault of the catalogue (docs/faults.md) from its kind and flags, or any fault, every field of it, " +
+			"from a YAML or JSON file (-f) as the scenarios write them.",
+		Args: func(_ *cobra.Command, args []string) error {
+			if (file == "") != (len(args) == 1) {
+				return usageError{fmt.Errorf("give a fault kind, or -f FILE, not both")}
+			}
+			return nil
+		},
 		RunE: func(_ *cobra.Command, args []string) error {
+			if file != "" {
+				raw, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				if err := yaml.UnmarshalStrict(raw, &f); err != nil {
+					return usageError{fmt.Errorf("%s is not a fault: %w", file, err)}
+				}
+				args = []string{string(f.Kind)}
+			}
 			st, a, err := simState(*dir)
 			if err != nil {
 				return err
@@ -152,7 +172,9 @@ func newFault(out io.Writer, dir *string) *cobra.Command {
 					f.Scope.Vault = st.Vault
 				}
 			}
-			f.RetryAfter, f.Latency = faults.Duration(retryAfter), faults.Duration(latency)
+			if file == "" {
+				f.RetryAfter, f.Latency, f.Jitter = faults.Duration(retryAfter), faults.Duration(latency), faults.Duration(jitter)
+			}
 			if err := target.Do(http.MethodPost, "/faults", f, nil); err != nil {
 				return err
 			}
@@ -175,12 +197,16 @@ func newFault(out io.Writer, dir *string) *cobra.Command {
 	add.Flags().StringVar(&f.Scope.Vault, "vault", "", "Vault the fault applies to (default: the demo vault)")
 	add.Flags().StringVar(&f.Scope.Object, "object", "", "Vault object the fault applies to")
 	add.Flags().StringVar(&f.Scope.Namespace, "namespace", "", "Namespace the fault applies to")
+	add.Flags().StringVar(&f.Scope.Identity, "identity", "", "Client ID the fault applies to (identity and vault faults)")
+	add.Flags().IntVar(&f.Size, "size", 0, "Response size of provider.oversized, in bytes")
+	add.Flags().StringVarP(&file, "file", "f", "", "A fault in YAML or JSON, every field of the catalogue")
 	add.Flags().IntVar(&f.Status, "status", 0, "HTTP status of vault.error and identity.unavailable")
 	add.Flags().StringVar(&f.Code, "code", "", "Key Vault error code of vault.error, e.g. Forbidden")
 	add.Flags().StringVar(&f.InnerCode, "inner-code", "", "Key Vault inner error code of vault.error, e.g. ForbiddenByFirewall")
 	add.Flags().IntVar(&f.AADSTS, "aadsts", 0, "Entra ID error of identity.aadsts, e.g. 70021")
 	add.Flags().DurationVar(&retryAfter, "retry-after", 0, "Retry-After of vault.throttle")
 	add.Flags().DurationVar(&latency, "latency", 0, "Delay of transport.latency")
+	add.Flags().DurationVar(&jitter, "jitter", 0, "Random extra delay of transport.latency")
 
 	list := &cobra.Command{Use: "list", Short: "List the active faults", Args: cobra.NoArgs, RunE: func(_ *cobra.Command, _ []string) error {
 		st, a, err := simState(*dir)

@@ -36,14 +36,6 @@ func newPoll(out io.Writer, dir *string) *cobra.Command {
 			"checked and prints their latest conditions.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := simState(*dir)
-			if err != nil {
-				return err
-			}
-			c, err := kubeClient(st.Kubeconfig)
-			if err != nil {
-				return err
-			}
 			var only *client.ObjectKey
 			if len(args) == 1 {
 				ns, name, ok := strings.Cut(args[0], "/")
@@ -51,6 +43,14 @@ func newPoll(out io.Writer, dir *string) *cobra.Command {
 					return usageError{fmt.Errorf("%q is not NAMESPACE/NAME", args[0])}
 				}
 				only = &client.ObjectKey{Namespace: ns, Name: name}
+			}
+			st, _, err := simState(*dir)
+			if err != nil {
+				return err
+			}
+			c, err := kubeClient(st.Kubeconfig)
+			if err != nil {
+				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()

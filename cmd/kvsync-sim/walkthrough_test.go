@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -156,5 +158,39 @@ func TestTheWalkthroughReadsIntoCommandsAndTheRowsTheyMustPrint(t *testing.T) {
 	}
 	if _, err := splitShell(`kubectl patch -p '{"a":1}`); err == nil {
 		t.Error("an unclosed quote is accepted")
+	}
+}
+
+func TestBadCommandLinesAreUsageErrorsThatSayWhy(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "fault.yaml")
+	if err := os.WriteFile(bad, []byte("name: x\nkind: vault.error\nstatuz: 403\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"fault", "add"}, "a fault kind, or -f FILE"},
+		{[]string{"fault", "add", "vault.error", "-f", bad}, "a fault kind, or -f FILE"},
+		{[]string{"fault", "add", "-f", bad}, `unknown field "statuz"`},
+		{[]string{"poll", "db"}, `"db" is not NAMESPACE/NAME`},
+		{[]string{"up", "--poll", "10ms"}, "--poll must be at least 1s"},
+	} {
+		var out bytes.Buffer
+		root := newRoot(&out)
+		root.SetArgs(append(tt.args, "--dir", dir))
+		err := root.Execute()
+		var usage usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("kvsync-sim %s: %v, want a usage error saying %q", strings.Join(tt.args, " "), err, tt.want)
+		}
+	}
+	// With no sim running, a command says how to start one.
+	var out bytes.Buffer
+	root := newRoot(&out)
+	root.SetArgs([]string{"secret", "rotate", "db-password", "--dir", dir})
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "start one with make sim") {
+		t.Errorf("with no sim: %v", err)
 	}
 }
