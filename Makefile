@@ -93,7 +93,8 @@ SIM_POLL ?= 30s
 
 .PHONY: sim
 sim: ## Run the API server, fakevault, the provider and the controller on this machine, with the demo vault of examples/ (Ctrl-C stops).
-	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) run ./cmd/kvsync-sim up --poll=$(SIM_POLL)
+	$(GO) build -o bin/kvsync-sim ./cmd/kvsync-sim
+	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" exec bin/kvsync-sim up --poll=$(SIM_POLL)
 
 .PHONY: soak
 soak: ## Sync 500 SecretSyncs under random faults of every kind, then kill and restart every process, values rotating; check nothing is lost or leaked.

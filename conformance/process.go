@@ -63,6 +63,10 @@ func (p *Process) startLocked() error {
 	cmd := exec.Command(p.path, p.args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, p.env...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
+	// A process group of its own: a terminal's Ctrl-C reaches the harness
+	// (make sim), which stops its processes in order, and not each of them
+	// at once.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", p.Name, err)
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -167,13 +166,13 @@ func seed(ctx context.Context, env *conformance.Environment, a admin) error {
 
 // nextSteps is what up prints once the sim is ready.
 func nextSteps(dir string) string {
-	return strings.ReplaceAll(`
-The sim is running. In another terminal:
+	return fmt.Sprintf(`
+The sim is running. In another terminal, from the repository:
 
-  source DIR/env                       # KUBECONFIG, KVSYNC_SIM_DIR, and the kubectl built from source on PATH
-  kubectl apply -f examples/           # the SecretProviderClass and SecretSyncs of the docs
-  kubectl get secretsyncs -n payments  # their status
-  go run ./cmd/kvsync-sim poll         # check every SecretSync now
+  source %s   # KUBECONFIG, KVSYNC_SIM_DIR, and the kubectl built from source on PATH
+  kubectl apply -f examples/                # the docs' SecretProviderClass and SecretSyncs
+  kubectl get secretsyncs -n payments       # their status
+  go run ./cmd/kvsync-sim poll              # check every SecretSync now, as the next poll would
   go run ./cmd/kvsync-sim secret rotate db-password
   go run ./cmd/kvsync-sim fault add vault.throttle
   go run ./cmd/kubectl-kvsync doctor db -n payments --network=false
@@ -181,7 +180,7 @@ The sim is running. In another terminal:
 docs/sim.md walks through every reason of the troubleshooting guide.
 
 Ctrl-C here stops everything.
-`, "DIR", dir)
+`, filepath.Join(dir, "env"))
 }
 
 func writeState(dir string, st state) error {
