@@ -201,5 +201,5 @@ func (p *Process) Metrics() (string, error) {
 	if p.metrics == "" {
 		return "", fmt.Errorf("%s serves no metrics", p.Name)
 	}
-	return httpGet("http://" + p.metrics + "/metrics")
+	return httpGet(p.MetricsURL())
 }

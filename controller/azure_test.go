@@ -127,6 +127,17 @@ func (a azureNamespace) class(ctx context.Context, objects ...string) {
 
 func (a azureNamespace) classWith(ctx context.Context, overrides map[string]string, objects ...string) {
 	GinkgoHelper()
+	params := map[string]string{"keyvaultName": a.vault.Name(), "tenantID": azureTenant, "clientID": a.clientID, "objects": objectsParameter(objects)}
+	override(params, overrides)
+	Expect(k8s.Create(ctx, &spcv1.SecretProviderClass{
+		ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: "azure-kv"},
+		Spec:       spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: params},
+	})).To(Succeed())
+}
+
+// objectsParameter renders objects entries as a class's objects
+// parameter.
+func objectsParameter(objects []string) string {
 	var b strings.Builder
 	b.WriteString("array:\n")
 	for _, o := range objects {
@@ -135,7 +146,11 @@ func (a azureNamespace) classWith(ctx context.Context, overrides map[string]stri
 			b.WriteString("    " + line + "\n")
 		}
 	}
-	params := map[string]string{"keyvaultName": a.vault.Name(), "tenantID": azureTenant, "clientID": a.clientID, "objects": b.String()}
+	return b.String()
+}
+
+// override sets params to overrides, removing those overridden with "".
+func override(params, overrides map[string]string) {
 	for k, v := range overrides {
 		if v == "" {
 			delete(params, k)
@@ -143,10 +158,6 @@ func (a azureNamespace) classWith(ctx context.Context, overrides map[string]stri
 			params[k] = v
 		}
 	}
-	Expect(k8s.Create(ctx, &spcv1.SecretProviderClass{
-		ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: "azure-kv"},
-		Spec:       spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: params},
-	})).To(Succeed())
 }
 
 // secretSync returns a SecretSync of class azure-kv mapping targetKey ->

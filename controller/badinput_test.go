@@ -190,13 +190,7 @@ var _ = Describe("The bad input corpus", func() {
 		class := &spcv1.SecretProviderClass{}
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: a.ns, Name: "azure-kv"}, class)).To(Succeed())
 		class.Spec.Parameters["objects"] = objectsParameter(objects)
-		for k, v := range in.params {
-			if v == "" {
-				delete(class.Spec.Parameters, k)
-			} else {
-				class.Spec.Parameters[k] = v
-			}
-		}
+		override(class.Spec.Parameters, in.params)
 		Expect(k8s.Update(ctx, class)).To(Succeed())
 		// The controller writes the status meanwhile: retry on conflicts.
 		Eventually(func() error {
@@ -301,20 +295,6 @@ var _ = Describe("The bad input corpus", func() {
 		Expect(total).To(Equal(corev1.MaxSecretSize))
 	})
 })
-
-// objectsParameter renders objects entries as the class's objects
-// parameter.
-func objectsParameter(objects []string) string {
-	var b strings.Builder
-	b.WriteString("array:\n")
-	for _, o := range objects {
-		b.WriteString("  - |\n")
-		for _, line := range strings.Split(o, "\n") {
-			b.WriteString("    " + line + "\n")
-		}
-	}
-	return b.String()
-}
 
 var _ = Describe("The API server", func() {
 	DescribeTable("rejects a SecretSync with an invalid field, naming the field, so nothing is created",

@@ -213,8 +213,9 @@ func newFault(out io.Writer, dir *string) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		vault, provider := injectors(st, a)
 		var active []faults.Fault
-		for _, inj := range []admin{a, newAdmin(st.ProviderFaultsURL)} {
+		for _, inj := range []admin{vault, provider} {
 			var some []faults.Fault
 			if err := inj.Do(http.MethodGet, "/faults", nil, &some); err != nil {
 				return err

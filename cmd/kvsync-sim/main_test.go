@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -200,23 +199,13 @@ func TestTheWalkthroughOfTheSimRunsAsDocumentedAndTheSimStopsWithNoProcessLeft(t
 // childPIDs lists the processes the test process started.
 func childPIDs(t *testing.T) []int {
 	t.Helper()
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	procs, err := children(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var pids []int
-	for _, path := range stats {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			continue // ended meanwhile
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, so read after
-		// its closing parenthesis.
-		fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(os.Getpid()) {
-			pid, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(path, "/proc/"), "/stat"))
-			pids = append(pids, pid)
-		}
+	for _, p := range procs {
+		pids = append(pids, p.pid)
 	}
 	if len(pids) < 5 {
 		t.Fatalf("the sim runs %d processes, want 5 (kube-apiserver, etcd, fakevault, kvsync-provider, kvsync-controller)", len(pids))

@@ -134,26 +134,53 @@ func poll(ctx context.Context, st state, c client.Client, only *client.ObjectKey
 	return w.Flush()
 }
 
-// controllerPID finds the kvsync-controller process the sim (pid sim)
-// runs.
-func controllerPID(sim int) (int, error) {
+// child is a process another started.
+type child struct {
+	pid int
+	// comm is its command's name, cut to 15 bytes by the kernel.
+	comm string
+}
+
+// children lists the processes whose parent is ppid, from /proc.
+func children(ppid int) ([]child, error) {
 	stats, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	var out []child
 	for _, path := range stats {
 		raw, err := os.ReadFile(path)
 		if err != nil {
-			continue
+			continue // ended meanwhile
 		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
 		open, end := bytes.IndexByte(raw, '('), bytes.LastIndexByte(raw, ')')
 		if open < 0 || end < open {
 			continue
 		}
 		fields := strings.Fields(string(raw[end+1:]))
-		// The kernel keeps 15 bytes of a command's name.
-		if len(fields) > 1 && fields[1] == strconv.Itoa(sim) && strings.HasPrefix("kvsync-controller", string(raw[open+1:end])) {
-			return strconv.Atoi(strings.TrimSpace(string(raw[:open])))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(ppid) {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw[:open])))
+		if err != nil {
+			continue
+		}
+		out = append(out, child{pid: pid, comm: string(raw[open+1 : end])})
+	}
+	return out, nil
+}
+
+// controllerPID finds the kvsync-controller process the sim (pid sim)
+// runs.
+func controllerPID(sim int) (int, error) {
+	procs, err := children(sim)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range procs {
+		if strings.HasPrefix("kvsync-controller", p.comm) {
+			return p.pid, nil
 		}
 	}
 	return 0, fmt.Errorf("the sim (pid %d) runs no kvsync-controller: see its components.log", sim)

@@ -272,6 +272,18 @@ func (c *checker) checkLeaks(ctx context.Context, logs *conformance.LogBuffer) e
 	return nil
 }
 
+// initialSync waits, at most 5 minutes, until the world's SecretSyncs have
+// synced for the first time.
+func (c *checker) initialSync(ctx context.Context) error {
+	if _, err := c.converge(ctx, 5*time.Minute, "being created"); err != nil {
+		return err
+	}
+	if v := c.snapshot(); len(v) > 0 {
+		return fmt.Errorf("the initial sync did not complete: %s", v[0])
+	}
+	return nil
+}
+
 // converge waits until every SecretSync that must converge holds its
 // objects' current values and reports success, and returns how long it
 // took; a violation is recorded for each one that did not within limit

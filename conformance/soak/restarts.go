@@ -83,11 +83,8 @@ func runRestarts(ctx context.Context, o options, logs *conformance.LogBuffer, ou
 	r := &restarter{o: o, env: env, w: w, chk: newChecker(w), rng: rand.New(rand.NewPCG(uint64(o.seed), 0x4e57)), out: out, start: start,
 		report: &RestartReport{SecretSyncs: len(w.syncs), Disruptions: map[string]int{}, ConvergedSeconds: map[string]float64{}}}
 	progress(out, start, "restarts: %d SecretSyncs synced by separate processes; waiting for the initial sync", len(w.syncs))
-	if _, err := r.chk.converge(ctx, 5*time.Minute, "being created"); err != nil {
+	if err := r.chk.initialSync(ctx); err != nil {
 		return nil, err
-	}
-	if v := r.chk.snapshot(); len(v) > 0 {
-		return nil, fmt.Errorf("the initial sync did not complete: %s", v[0])
 	}
 
 	watchCtx, stopWatch := context.WithCancel(ctx)

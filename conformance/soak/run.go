@@ -97,11 +97,8 @@ func runChaos(ctx context.Context, o options, logs *conformance.LogBuffer, out i
 	report := &Report{Seed: o.seed, SecretSyncs: len(w.syncs), Namespaces: o.namespaces, Vaults: o.vaults, Poll: o.poll.String()}
 	progress(out, start, "%d SecretSyncs in %d namespaces reading %d vaults; waiting for the initial sync", len(w.syncs), o.namespaces, o.vaults)
 	chk := newChecker(w)
-	if _, err := chk.converge(ctx, 5*time.Minute, "being created"); err != nil {
+	if err := chk.initialSync(ctx); err != nil {
 		return nil, err
-	}
-	if v := chk.snapshot(); len(v) > 0 {
-		return nil, fmt.Errorf("the initial sync did not complete: %s", v[0])
 	}
 
 	// Chaos, with the invariants checked throughout.
