@@ -57,8 +57,20 @@ lint: vet ## Check formatting, vet and that generated files are fresh.
 envtest: ## Build envtest's kube-apiserver and etcd from source into bin/k8s (cached).
 	@$(ENVTEST) >/dev/null
 
+# MAX_TRACKED_BYTES bounds the size of a tracked file: sources only, never
+# build outputs. Files allowed to be larger are named in LARGE_FILES.
+MAX_TRACKED_BYTES ?= 1048576
+LARGE_FILES ?=
+
+.PHONY: check-tracked
+check-tracked: ## Fail when a tracked file is over MAX_TRACKED_BYTES (a build output committed by mistake).
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		big=$$(git ls-files -z | xargs -0 stat -c '%s %n' 2>/dev/null | awk -v max=$(MAX_TRACKED_BYTES) -v allow=" $(LARGE_FILES) " '$$1 > max && index(allow, " " $$2 " ") == 0 { print "  " $$2 " (" $$1 " bytes)" }'); \
+		if [ -n "$$big" ]; then echo "tracked files over $(MAX_TRACKED_BYTES) bytes (build outputs belong in .gitignore):"; echo "$$big"; exit 1; fi; \
+	fi
+
 .PHONY: test
-test: vet ## Run all tests, on envtest for integration suites.
+test: vet check-tracked ## Run all tests, on envtest for integration suites.
 	@mkdir -p $(REPORTS)
 	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) test -race -count=1 ./... 2>&1 | tee $(REPORTS)/test.log
 
