@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"container/list"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -20,7 +21,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 )
 
-// maxCachedIdentities bounds the identities (and vault clients) kept.
+// maxCachedIdentities bounds the identities, and the vault clients, a
+// Server keeps.
 const maxCachedIdentities = 1024
 
 // identityKey names one workload identity: the Entra application and the
@@ -52,16 +54,25 @@ type vaultClients struct {
 
 // clientCache keeps credentials and clients across Mounts, so access tokens
 // are reused until they expire instead of being requested on every Mount.
+//
+// It keeps at most a fixed number of identities and as many vault clients,
+// dropping the least recently used. A vault client is kept only as long as
+// the identity whose credential it uses: an identity that was dropped comes
+// back with a new credential and new clients, which present the
+// ServiceAccount token of the Mount that brought it back.
 type clientCache struct {
 	options azcore.ClientOptions
 
 	mu         sync.Mutex
-	identities map[identityKey]*identity
-	clients    map[clientKey]*vaultClients
+	identities *lru[identityKey, *identity]
+	clients    *lru[clientKey, *vaultClients]
 }
 
-func newClientCache(options azcore.ClientOptions) *clientCache {
-	return &clientCache{options: options, identities: map[identityKey]*identity{}, clients: map[clientKey]*vaultClients{}}
+// newClientCache returns a cache keeping at most limit identities and limit
+// vault clients (at least one of each).
+func newClientCache(options azcore.ClientOptions, limit int) *clientCache {
+	limit = max(limit, 1)
+	return &clientCache{options: options, identities: newLRU[identityKey, *identity](limit), clients: newLRU[clientKey, *vaultClients](limit)}
 }
 
 // get returns the clients for p's identity and vault, presenting p's
@@ -72,31 +83,22 @@ func (c *clientCache) get(p *mountParams) (*vaultClients, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
-	id, ok := c.identities[ik]
+	id, ok := c.identities.get(ik)
 	if !ok {
-		evictOne(c.identities)
-		id = &identity{}
-		opts := c.options
-		opts.Cloud = p.cloud.config
-		cred, err := azidentity.NewClientAssertionCredential(p.tenantID, p.clientID, func(context.Context) (string, error) {
-			if a := id.assertion.Load(); a != nil {
-				return *a, nil
-			}
-			return "", errors.New("no ServiceAccount token")
-		}, &azidentity.ClientAssertionCredentialOptions{ClientOptions: opts})
-		if err != nil {
-			return nil, fmt.Errorf("creating workload identity credential for client %s: %w", p.clientID, err)
+		var err error
+		if id, err = c.newIdentity(p); err != nil {
+			return nil, err
 		}
-		id.cred = cred
-		c.identities[ik] = id
+		if dropped, ok := c.identities.add(ik, id); ok {
+			c.clients.removeFunc(func(k clientKey) bool { return k.identityKey == dropped })
+		}
 	}
 	token := p.token
 	id.assertion.Store(&token)
 
-	if vc, ok := c.clients[ck]; ok {
+	if vc, ok := c.clients.get(ck); ok {
 		return vc, nil
 	}
-	evictOne(c.clients)
 	url := "https://" + p.vault + "." + p.cloud.vaultSuffix + "/"
 	opts := c.options
 	opts.Cloud = p.cloud.config
@@ -113,18 +115,77 @@ func (c *clientCache) get(p *mountParams) (*vaultClients, error) {
 		return nil, fmt.Errorf("creating certificates client for %s: %w", url, err)
 	}
 	vc := &vaultClients{secrets: secrets, keys: keys, certs: certs}
-	c.clients[ck] = vc
+	c.clients.add(ck, vc)
 	return vc, nil
 }
 
-// evictOne drops an arbitrary entry when m is full.
-func evictOne[K comparable, V any](m map[K]V) {
-	if len(m) < maxCachedIdentities {
-		return
+// newIdentity returns an identity with a credential for p's application that
+// presents the identity's latest ServiceAccount token.
+func (c *clientCache) newIdentity(p *mountParams) (*identity, error) {
+	id := &identity{}
+	opts := c.options
+	opts.Cloud = p.cloud.config
+	cred, err := azidentity.NewClientAssertionCredential(p.tenantID, p.clientID, func(context.Context) (string, error) {
+		if a := id.assertion.Load(); a != nil {
+			return *a, nil
+		}
+		return "", errors.New("no ServiceAccount token")
+	}, &azidentity.ClientAssertionCredentialOptions{ClientOptions: opts})
+	if err != nil {
+		return nil, fmt.Errorf("creating workload identity credential for client %s: %w", p.clientID, err)
 	}
-	for k := range m {
-		delete(m, k)
-		return
+	id.cred = cred
+	return id, nil
+}
+
+// lru is a map of at most limit entries that drops the least recently used
+// entry to make room for a new one. It is not safe for concurrent use.
+type lru[K comparable, V any] struct {
+	limit   int
+	order   *list.List // of *lruEntry[K, V], the most recently used first
+	entries map[K]*list.Element
+}
+
+type lruEntry[K comparable, V any] struct {
+	key   K
+	value V
+}
+
+func newLRU[K comparable, V any](limit int) *lru[K, V] {
+	return &lru[K, V]{limit: limit, order: list.New(), entries: map[K]*list.Element{}}
+}
+
+// get returns the value of k and makes k the most recently used entry.
+func (l *lru[K, V]) get(k K) (V, bool) {
+	e, ok := l.entries[k]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	l.order.MoveToFront(e)
+	return e.Value.(*lruEntry[K, V]).value, true
+}
+
+// add adds k, which must not be present, as the most recently used entry.
+// If l was full, it drops the least recently used entry and returns its key
+// and true.
+func (l *lru[K, V]) add(k K, v V) (dropped K, ok bool) {
+	if l.order.Len() >= l.limit {
+		oldest := l.order.Back()
+		dropped, ok = l.order.Remove(oldest).(*lruEntry[K, V]).key, true
+		delete(l.entries, dropped)
+	}
+	l.entries[k] = l.order.PushFront(&lruEntry[K, V]{key: k, value: v})
+	return dropped, ok
+}
+
+// removeFunc removes every entry whose key remove reports true for.
+func (l *lru[K, V]) removeFunc(remove func(K) bool) {
+	for k, e := range l.entries {
+		if remove(k) {
+			l.order.Remove(e)
+			delete(l.entries, k)
+		}
 	}
 }
 

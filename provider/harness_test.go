@@ -44,20 +44,29 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	now          func() time.Time
-	mountTimeout time.Duration
-	transport    func(*fakevault.Server) *http.Client
+	// now is the clock of Entra ID, the vaults and the ServiceAccount
+	// token issuer.
+	now func() time.Time
+	// tokenLifetime is the lifetime of the access tokens Entra ID issues;
+	// zero means an hour.
+	tokenLifetime time.Duration
+	mountTimeout  time.Duration
+	transport     func(*fakevault.Server) *http.Client
+	// maxCachedIdentities, if not zero, bounds the provider's cached
+	// identities and vault clients.
+	maxCachedIdentities int
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	fake, err := fakevault.NewServer(fakevault.Options{Now: o.now})
+	fake, err := fakevault.NewServer(fakevault.Options{Now: o.now, TokenLifetime: o.tokenLifetime})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fake.Close() })
 	issuer, err := entra.NewIssuer("https://oidc.kvsync.test/cluster")
 	must(t, err)
+	issuer.Now = o.now
 	must(t, fake.Entra().AddTenant(tenantID))
 	must(t, fake.Entra().TrustIssuer(issuer.URL(), issuer.PublicKey()))
 	must(t, fake.Entra().AddApplication(tenantID, entra.Application{ClientID: clientID, ObjectID: clientID,
@@ -78,6 +87,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	srv, err := provider.New(provider.Options{SocketDir: dir, MountTimeout: o.mountTimeout, Transport: httpClient, Registerer: reg,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	must(t, err)
+	if o.maxCachedIdentities != 0 {
+		provider.SetMaxCachedIdentities(srv, o.maxCachedIdentities)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)

@@ -22,6 +22,7 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/kvsync/kvsync/fakevault"
+	"github.com/kvsync/kvsync/fakevault/entra"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
 	"github.com/kvsync/kvsync/fakevault/pki"
 )
@@ -356,6 +357,46 @@ func TestTokensAreCachedAcrossMountsPerServiceAccount(t *testing.T) {
 	}
 	if got := requestCount(t, h, "Token", "200"); got != 1 {
 		t.Errorf("%v token requests for 3 Mounts of one identity, want 1", got)
+	}
+}
+
+func TestAnIdentityDroppedFromTheCacheMountsWithItsNewServiceAccountToken(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	// Vault tokens live a minute, so the SDK asks Entra ID for a new one,
+	// presenting the identity's ServiceAccount token, on every Mount.
+	h := newHarness(t, harnessOptions{now: clock, tokenLifetime: time.Minute, maxCachedIdentities: 2})
+	_, err := h.vault.SetSecret("db-password", canary, nil)
+	must(t, err)
+	clientIDs := []string{clientID, "0e1f2a3b-0000-4000-8000-00000000cc02", "0e1f2a3b-0000-4000-8000-00000000cc03"}
+	for _, id := range clientIDs[1:] {
+		must(t, h.fake.Entra().AddApplication(tenantID, entra.Application{ClientID: id, ObjectID: id,
+			FederatedCredentials: []entra.FederatedCredential{{Issuer: h.issuer.URL(), Subject: "system:serviceaccount:" + namespace + ":" + saName}}}))
+		must(t, h.vault.AssignRole(keyvault.RoleAssignment{PrincipalID: id, Role: keyvault.RoleSecretsUser}))
+	}
+	objects := []string{"objectName: db-password\nobjectType: secret"}
+
+	// Three identities share a cache of two, so every Mount after the first
+	// two brings back an identity that was dropped. Before each round the
+	// previous round's ServiceAccount tokens (valid for 10 minutes) expire,
+	// beyond the 5 minutes of clock skew Entra ID allows.
+	for round := range 12 {
+		for _, id := range clientIDs {
+			files, _, err := h.mount(t, h.attributes(t, objects, map[string]string{"clientID": id}))
+			if err != nil {
+				t.Fatalf("round %d, Mount as %s: %v", round, id, err)
+			}
+			if f := files["db-password"]; f == nil || string(f.Contents) != canary {
+				t.Fatalf("round %d, Mount as %s: db-password is wrong or missing", round, id)
+			}
+		}
+		mu.Lock()
+		now = now.Add(20 * time.Minute)
+		mu.Unlock()
+	}
+	if got, want := requestCount(t, h, "Token", "200"), float64(12*len(clientIDs)); got != want {
+		t.Errorf("%v token requests, want one per Mount (%v)", got, want)
 	}
 }
 

@@ -91,7 +91,7 @@ func New(opts Options) (*Server, error) {
 		Telemetry:        policy.TelemetryOptions{ApplicationID: "kvsync-provider"},
 		Transport:        opts.Transport,
 	}
-	return &Server{opts: opts, log: opts.Logger, clients: newClientCache(clientOpts), metrics: m}, nil
+	return &Server{opts: opts, log: opts.Logger, clients: newClientCache(clientOpts, maxCachedIdentities), metrics: m}, nil
 }
 
 // Version reports the API version the provider speaks.
