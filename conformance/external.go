@@ -69,76 +69,128 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	if err != nil {
 		return nil, err
 	}
-
 	bin := filepath.Join(dir, "bin")
-	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/fakevault", "./cmd/kvsync-provider", "./cmd/kvsync-controller")
-	build.Dir = opts.ModuleRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building the binaries: %w\n%s", err, out)
-	}
-
-	// fakevault, with its admin API and CONNECT proxy.
-	adminAddr, proxyAddr, providerHTTP, controllerHealth, controllerMetrics := freeAddr(), freeAddr(), freeAddr(), freeAddr(), freeAddr()
-	caFile := filepath.Join(dir, "ca.pem")
-	if e.Fakevault, err = e.process(opts.Log, filepath.Join(bin, "fakevault"), "", nil,
-		"--listen", "127.0.0.1:0", "--admin-listen", adminAddr, "--proxy-listen", proxyAddr, "--ca-out", caFile); err != nil {
+	if err := buildBinaries(opts.ModuleRoot, bin); err != nil {
 		return nil, err
 	}
+	fake, err := e.startFakevaultBinary(ctx, opts.Log, bin, dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	sockets := filepath.Join(dir, "sockets")
+	if err := e.startProviderBinary(ctx, opts, bin, dir, sockets, fake); err != nil {
+		return nil, err
+	}
+	if err := e.startControllerBinary(ctx, opts, bin, dir, sockets); err != nil {
+		return nil, err
+	}
+	e.Metrics, e.ProviderMetrics = e.Controller.Metrics, e.Provider.Metrics
+	return e, nil
+}
+
+// buildBinaries builds the fakevault, kvsync-provider and kvsync-controller
+// binaries of the module at moduleRoot into directory bin.
+func buildBinaries(moduleRoot, bin string) error {
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/fakevault", "./cmd/kvsync-provider", "./cmd/kvsync-controller")
+	build.Dir = moduleRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the binaries: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// fakevaultBinary is how the other processes reach the fakevault process.
+type fakevaultBinary struct {
+	// admin is its admin API.
+	admin admin
+	// proxy is the address of its CONNECT proxy.
+	proxy string
+	// caFile holds its CA certificate in PEM.
+	caFile string
+}
+
+// startFakevaultBinary starts fakevault from bin with its admin API and
+// CONNECT proxy, its CA written in dir, and waits until the admin API
+// answers. The fake then is the Environment's World (and Fakevault, at
+// AdminURL), and trusts the ServiceAccount issuer of the API server at
+// cfg.
+func (e *Environment) startFakevaultBinary(ctx context.Context, log io.Writer, bin, dir string, cfg *rest.Config) (fakevaultBinary, error) {
+	adminAddr, proxyAddr := freeAddr(), freeAddr()
+	caFile := filepath.Join(dir, "ca.pem")
+	var err error
+	if e.Fakevault, err = e.process(log, filepath.Join(bin, "fakevault"), "", nil,
+		"--listen", "127.0.0.1:0", "--admin-listen", adminAddr, "--proxy-listen", proxyAddr, "--ca-out", caFile); err != nil {
+		return fakevaultBinary{}, err
+	}
 	if err := waitHealthy(ctx, "http://"+adminAddr+"/healthz"); err != nil {
-		return nil, fmt.Errorf("fakevault: %w", err)
+		return fakevaultBinary{}, fmt.Errorf("fakevault: %w", err)
 	}
 	e.AdminURL = "http://" + adminAddr
 	w := newAdmin(e.AdminURL)
 	e.World = w
 	if e.Issuer, err = w.trustCluster(ctx, cfg); err != nil {
-		return nil, err
+		return fakevaultBinary{}, err
 	}
+	return fakevaultBinary{admin: w, proxy: proxyAddr, caFile: caFile}, nil
+}
 
-	// The provider, configured as in production: the proxy and CA bundle
-	// are its only path to the fake. With ProviderFaults, its socket is
-	// elsewhere and the controller's is the injector's.
-	sockets, providerSockets := filepath.Join(dir, "sockets"), filepath.Join(dir, "sockets")
+// startProviderBinary starts kvsync-provider from bin, configured as in
+// production: the fake's proxy and CA bundle are its only path to the
+// fake. Its socket is in sockets, where the controller looks, unless
+// opts.ProviderFaults puts it elsewhere and interposes a fault injector on
+// sockets; the World then also takes the provider.* faults. It waits until
+// the provider is healthy.
+func (e *Environment) startProviderBinary(ctx context.Context, opts ExternalOptions, bin, dir, sockets string, fake fakevaultBinary) error {
+	providerSockets := sockets
 	if opts.ProviderFaults {
 		providerSockets = filepath.Join(dir, "provider-sockets")
 		inj, err := faults.New(faults.Options{Seed: 1})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if e.ProviderFaultsURL, err = e.interposeProvider(inj, sockets, providerSockets, provider.Name); err != nil {
-			return nil, err
+			return err
 		}
-		e.World = withProviderFaults{admin: w, inj: inj}
+		e.World = withProviderFaults{admin: fake.admin, inj: inj}
 	}
+	providerHTTP := freeAddr()
+	var err error
 	if e.Provider, err = e.process(opts.Log, filepath.Join(bin, "kvsync-provider"), providerHTTP,
-		[]string{"HTTPS_PROXY=http://" + proxyAddr, "SSL_CERT_FILE=" + caFile, "HOME=" + dir},
+		[]string{"HTTPS_PROXY=http://" + fake.proxy, "SSL_CERT_FILE=" + fake.caFile, "HOME=" + dir},
 		append([]string{"--socket-dir", providerSockets, "--http-addr", providerHTTP, "--mount-timeout", "3s"}, opts.ProviderArgs...)...); err != nil {
-		return nil, err
+		return err
 	}
 	if err := waitHealthy(ctx, "http://"+providerHTTP+"/healthz"); err != nil {
-		return nil, fmt.Errorf("kvsync-provider: %w", err)
+		return fmt.Errorf("kvsync-provider: %w", err)
 	}
+	return nil
+}
 
-	// The controller, installed as the chart installs it: its ServiceAccount,
-	// RBAC and admission policies applied, and its requests made as that
-	// ServiceAccount (impersonated: envtest runs no kubelet to mount a
-	// token), so every scenario also proves the Role is enough.
+// startControllerBinary installs the controller as the chart installs it
+// (its ServiceAccount, RBAC and admission policies applied) and starts
+// kvsync-controller from bin with leader election, the provider's socket
+// in sockets and opts' flags and environment after the suite's. Its
+// requests are made as the chart's ServiceAccount (impersonated: envtest
+// runs no kubelet to mount a token), so every scenario also proves the
+// Role is enough. It waits until the controller is healthy.
+func (e *Environment) startControllerBinary(ctx context.Context, opts ExternalOptions, bin, dir, sockets string) error {
 	kubeconfigFile, err := e.installController(ctx, dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	controllerHealth, controllerMetrics := freeAddr(), freeAddr()
 	if e.Controller, err = e.process(opts.Log, filepath.Join(bin, "kvsync-controller"), controllerMetrics, append([]string{"KUBECONFIG=" + kubeconfigFile, "HOME=" + dir}, opts.ControllerEnv...),
 		append([]string{"--namespace", controllerRelease.Namespace, "--provider-socket-dir", sockets, "--leader-elect",
 			"--hash-key-secret", "kvsync-sync-hash-key", "--leader-election-id", "kvsync-controller.secret-sync.x-k8s.io",
 			"--rotation-poll-interval-in-seconds", fmt.Sprint(int(opts.PollInterval.Seconds())),
 			"--max-vault-reads-per-second", "1000", "--health-probe-bind-address", controllerHealth,
 			"--metrics-bind-address", controllerMetrics}, opts.ControllerArgs...)...); err != nil {
-		return nil, err
+		return err
 	}
 	if err := waitHealthy(ctx, "http://"+controllerHealth+"/healthz"); err != nil {
-		return nil, fmt.Errorf("kvsync-controller: %w", err)
+		return fmt.Errorf("kvsync-controller: %w", err)
 	}
-	e.Metrics, e.ProviderMetrics = e.Controller.Metrics, e.Provider.Metrics
-	return e, nil
+	return nil
 }
 
 // StartControllerReplica starts another kvsync-controller process with the

@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -14,12 +13,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
@@ -215,7 +214,7 @@ func (r *run) doctor(ctx context.Context, e scenarios.Expectation, name string) 
 
 func (r *run) seedVault(serviceAccount string) error {
 	v := r.s.Vault
-	r.clientID = NewGUID()
+	r.clientID = uuid.NewString()
 	app := entra.Application{ClientID: r.clientID, ObjectID: r.clientID}
 	if v.Federated == nil || *v.Federated {
 		app.FederatedCredentials = []entra.FederatedCredential{{Issuer: r.env.Issuer, Subject: "system:serviceaccount:" + r.ns + ":" + serviceAccount}}
@@ -321,19 +320,11 @@ func (r *run) setupCluster(ctx context.Context, name string) error {
 	if cl.NoClass {
 		return nil
 	}
-	var objects strings.Builder
-	objects.WriteString("array:\n")
-	for _, o := range r.s.Class.Objects {
-		entry, err := yaml.Marshal(o)
-		if err != nil {
-			return err
-		}
-		objects.WriteString("  - |\n")
-		for _, line := range strings.Split(strings.TrimSpace(string(entry)), "\n") {
-			objects.WriteString("    " + line + "\n")
-		}
+	objects, err := ObjectsParameter(r.s.Class.Objects...)
+	if err != nil {
+		return err
 	}
-	params := map[string]string{"keyvaultName": r.vault, "tenantID": Tenant, "clientID": r.clientID, "objects": objects.String()}
+	params := map[string]string{"keyvaultName": r.vault, "tenantID": Tenant, "clientID": r.clientID, "objects": objects}
 	for k, v := range r.s.Class.Parameters {
 		if v == "" {
 			delete(params, k)
@@ -658,15 +649,4 @@ func (r *run) watch(ctx context.Context, name string) (*watcher, error) {
 func vaultName(scenario string) string {
 	sum := sha256.Sum256([]byte(scenario))
 	return "kv-" + hex.EncodeToString(sum[:])[:12]
-}
-
-// NewGUID returns a random (version 4) GUID, such as an application's
-// client ID.
-func NewGUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	h := hex.EncodeToString(b)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

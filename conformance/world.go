@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -179,7 +180,7 @@ func (e *Environment) AddWorkloadIdentity(ctx context.Context, c client.Client, 
 	if err := c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}}); err != nil {
 		return "", err
 	}
-	id := NewGUID()
+	id := uuid.NewString()
 	err := e.World.AddApplication(entra.Application{ClientID: id, ObjectID: id, FederatedCredentials: []entra.FederatedCredential{
 		{Issuer: e.Issuer, Subject: "system:serviceaccount:" + ns + ":" + sa}}})
 	return id, err

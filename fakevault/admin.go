@@ -30,19 +30,33 @@ const maxAdminBody = 1 << 20
 //	POST   /tenants                                  {"tenantId"}
 //	POST   /tenants/{tenant}/applications            entra.Application
 //	POST   /issuers                                  {"issuer","jwks"}
-//	POST   /vaults                                   keyvault.VaultConfig
+//	POST   /vaults                                   keyvault.VaultConfig -> {"name","url"}
 //	PUT    /vaults/{vault}/network                   keyvault.NetworkRules
 //	PUT    /vaults/{vault}/ratelimit                 keyvault.RateLimit (null removes it)
 //	POST   /vaults/{vault}/roleassignments           keyvault.RoleAssignment
+//	DELETE /vaults/{vault}/roleassignments/{principal}
 //	POST   /vaults/{vault}/accesspolicies            keyvault.AccessPolicy
 //	PUT    /vaults/{vault}/secrets/{name}            {"value","contentType","tags","disabled"} -> {"version"}
 //	PATCH  /vaults/{vault}/secrets/{name}/{version}  {"enabled"}
 //	DELETE /vaults/{vault}/secrets/{name}
+//	POST   /vaults/{vault}/deletedsecrets/{name}/recover
+//	DELETE /vaults/{vault}/deletedsecrets/{name}     (purges it)
 //	GET    /vaults/{vault}/secrets/{name}/versions   -> [keyvault.VersionInfo]
-//	POST   /vaults/{vault}/certificates/{name}       {"keyType","contentType","dnsNames","disabled"} -> {"version"}
+//	POST   /vaults/{vault}/certificates/{name}       {"keyType","contentType","dnsNames","tags","disabled","validFor"} -> {"version"}
 //	POST   /vaults/{vault}/keys/{name}               {"keyType","disabled"} -> {"version"}
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
+	s.handleAdminServer(mux)
+	s.handleAdminIdentities(mux)
+	s.handleAdminVaults(mux)
+	s.handleAdminSecrets(mux)
+	s.handleAdminCertificatesAndKeys(mux)
+	return mux
+}
+
+// handleAdminServer adds the routes about the server itself: health, its
+// CA, its journal and its client connections.
+func (s *Server) handleAdminServer(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /ca.pem", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/x-pem-file")
@@ -57,6 +71,11 @@ func (s *Server) AdminHandler() http.Handler {
 		s.CloseClientConnections()
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// handleAdminIdentities adds the routes that seed Entra ID: tenants, their
+// applications and the issuers it trusts.
+func (s *Server) handleAdminIdentities(mux *http.ServeMux) {
 	mux.HandleFunc("POST /tenants", admin(func(r *http.Request, in struct {
 		TenantID string `json:"tenantId"`
 	}) (any, error) {
@@ -71,6 +90,12 @@ func (s *Server) AdminHandler() http.Handler {
 	}) (any, error) {
 		return nil, s.entra.TrustIssuerJWKS(in.Issuer, in.JWKS)
 	}))
+}
+
+// handleAdminVaults adds the routes that create vaults and set who and
+// what may reach them: network rules, rate limit, role assignments and
+// access policies.
+func (s *Server) handleAdminVaults(mux *http.ServeMux) {
 	mux.HandleFunc("POST /vaults", admin(func(r *http.Request, in keyvault.VaultConfig) (any, error) {
 		v, err := s.CreateVault(in)
 		if err != nil {
@@ -94,6 +119,12 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("POST /vaults/{vault}/accesspolicies", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, in keyvault.AccessPolicy) (any, error) {
 		return nil, v.SetAccessPolicy(in)
 	}))
+}
+
+// handleAdminSecrets adds the routes that write a vault's secrets and
+// their versions, delete, recover and purge them, and list their versions
+// (never their values).
+func (s *Server) handleAdminSecrets(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /vaults/{vault}/secrets/{name}", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, in struct {
 		Value       *string           `json:"value"`
 		ContentType string            `json:"contentType"`
@@ -126,29 +157,12 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /vaults/{vault}/secrets/{name}/versions", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, _ struct{}) (any, error) {
 		return v.SecretVersions(r.PathValue("name"))
 	}))
-	mux.HandleFunc("POST /vaults/{vault}/certificates/{name}", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, in struct {
-		KeyType     pki.KeyType       `json:"keyType"`
-		ContentType string            `json:"contentType"`
-		DNSNames    []string          `json:"dnsNames"`
-		Tags        map[string]string `json:"tags"`
-		Disabled    bool              `json:"disabled"`
-		ValidFor    string            `json:"validFor"`
-	}) (any, error) {
-		opts := keyvault.CertificateOptions{CA: s.ca, KeyType: in.KeyType, ContentType: in.ContentType, DNSNames: in.DNSNames, Tags: in.Tags, Disabled: in.Disabled}
-		if in.ValidFor != "" {
-			d, err := time.ParseDuration(in.ValidFor)
-			if err != nil {
-				return nil, badRequest(fmt.Sprintf("validFor: %v", err))
-			}
-			opts.NotBefore = time.Now().Add(-time.Hour)
-			opts.NotAfter = opts.NotBefore.Add(d)
-		}
-		cert, err := v.CreateCertificate(r.PathValue("name"), opts)
-		if err != nil {
-			return nil, err
-		}
-		return map[string]string{"version": cert.Version}, nil
-	}))
+}
+
+// handleAdminCertificatesAndKeys adds the routes that create a vault's
+// certificates, issued by the server's CA, and keys.
+func (s *Server) handleAdminCertificatesAndKeys(mux *http.ServeMux) {
+	mux.HandleFunc("POST /vaults/{vault}/certificates/{name}", vaultAdmin(s, s.adminCreateCertificate))
 	mux.HandleFunc("POST /vaults/{vault}/keys/{name}", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, in struct {
 		KeyType  pki.KeyType `json:"keyType"`
 		Disabled bool        `json:"disabled"`
@@ -156,7 +170,37 @@ func (s *Server) AdminHandler() http.Handler {
 		version, err := v.CreateKey(r.PathValue("name"), keyvault.KeyOptions{Type: in.KeyType, Disabled: in.Disabled})
 		return map[string]string{"version": version}, err
 	}))
-	return mux
+}
+
+// certificateRequest is the body of POST /vaults/{vault}/certificates/{name}.
+// ValidFor, a Go duration, makes the certificate valid from an hour ago for
+// that long; empty keeps the default validity (see pki.LeafOptions).
+type certificateRequest struct {
+	KeyType     pki.KeyType       `json:"keyType"`
+	ContentType string            `json:"contentType"`
+	DNSNames    []string          `json:"dnsNames"`
+	Tags        map[string]string `json:"tags"`
+	Disabled    bool              `json:"disabled"`
+	ValidFor    string            `json:"validFor"`
+}
+
+// adminCreateCertificate creates certificate {name} of v as in asks,
+// issued by the server's CA, and answers its version.
+func (s *Server) adminCreateCertificate(v *keyvault.Vault, r *http.Request, in certificateRequest) (any, error) {
+	opts := keyvault.CertificateOptions{CA: s.ca, KeyType: in.KeyType, ContentType: in.ContentType, DNSNames: in.DNSNames, Tags: in.Tags, Disabled: in.Disabled}
+	if in.ValidFor != "" {
+		d, err := time.ParseDuration(in.ValidFor)
+		if err != nil {
+			return nil, badRequest(fmt.Sprintf("validFor: %v", err))
+		}
+		opts.NotBefore = time.Now().Add(-time.Hour)
+		opts.NotAfter = opts.NotBefore.Add(d)
+	}
+	cert, err := v.CreateCertificate(r.PathValue("name"), opts)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"version": cert.Version}, nil
 }
 
 // adminError is an admin API failure with its HTTP status.

@@ -128,87 +128,116 @@ func injectors(st state, a admin) (vault, provider admin) {
 
 func newFault(out io.Writer, dir *string) *cobra.Command {
 	cmd := &cobra.Command{Use: "fault", Short: "Add, list and clear faults of the faults catalogue (docs/faults.md)"}
-	var f faults.Fault
-	var retryAfter, latency, jitter time.Duration
-	var file string
+	cmd.AddCommand(newFaultAdd(out, dir), newFaultList(out, dir), newFaultClear(out, dir))
+	return cmd
+}
+
+// faultAddFlags are the flags of fault add: the fault they describe, the
+// durations that complete it, and the file that gives the whole fault
+// instead.
+type faultAddFlags struct {
+	fault                       faults.Fault
+	retryAfter, latency, jitter time.Duration
+	file                        string
+}
+
+func newFaultAdd(out io.Writer, dir *string) *cobra.Command {
+	var fl faultAddFlags
 	add := &cobra.Command{
 		Use:   "add KIND | add -f FILE",
 		Short: "Add a fault of the catalogue, scoped to the demo vault unless --vault says otherwise",
 		Long: "add adds a fault of the catalogue (docs/faults.md) from its kind and flags, or any fault, every field of it, " +
 			"from a YAML or JSON file (-f) as the scenarios write them.",
 		Args: func(_ *cobra.Command, args []string) error {
-			if (file == "") != (len(args) == 1) {
+			if (fl.file == "") != (len(args) == 1) {
 				return usageError{fmt.Errorf("give a fault kind, or -f FILE, not both")}
 			}
 			return nil
 		},
-		RunE: func(_ *cobra.Command, args []string) error {
-			if file != "" {
-				raw, err := os.ReadFile(file)
-				if err != nil {
-					return err
-				}
-				if err := yaml.UnmarshalStrict(raw, &f); err != nil {
-					return usageError{fmt.Errorf("%s is not a fault: %w", file, err)}
-				}
-				args = []string{string(f.Kind)}
-			}
-			st, a, err := simState(*dir)
-			if err != nil {
-				return err
-			}
-			f.Kind = faults.Kind(args[0])
-			if f.Name == "" {
-				f.Name = strings.ReplaceAll(args[0], ".", "-")
-			}
-			vault, provider := injectors(st, a)
-			target := vault
-			switch f.Kind.Layer() {
-			case "provider":
-				target = provider
-			case "identity", "cluster":
-			default:
-				if f.Scope.Vault == "" {
-					f.Scope.Vault = st.Vault
-				}
-			}
-			if file == "" {
-				f.RetryAfter, f.Latency, f.Jitter = faults.Duration(retryAfter), faults.Duration(latency), faults.Duration(jitter)
-			}
-			if err := target.Do(http.MethodPost, "/faults", f, nil); err != nil {
-				return err
-			}
-			if err := a.Do(http.MethodPost, "/connections/close", nil, nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "Fault %s (%s) is active; clear it with kvsync-sim fault clear %s.\n", f.Name, f.Kind, f.Name)
-			cause := faultCauses[f.Kind]
-			if f.Kind == faults.VaultError && f.InnerCode == "ForbiddenByFirewall" {
-				cause = "vault-firewall"
-			}
-			if f.Kind == faults.IdentityError && f.AADSTS == 70021 {
-				cause = "federated-credential-mismatch"
-			}
-			expect(out, st, cause)
-			return nil
-		},
+		RunE: func(_ *cobra.Command, args []string) error { return addFault(out, *dir, &fl, args) },
 	}
+	f := &fl.fault
 	add.Flags().StringVar(&f.Name, "name", "", "Name of the fault (default: its kind)")
 	add.Flags().StringVar(&f.Scope.Vault, "vault", "", "Vault the fault applies to (default: the demo vault)")
 	add.Flags().StringVar(&f.Scope.Object, "object", "", "Vault object the fault applies to")
 	add.Flags().StringVar(&f.Scope.Namespace, "namespace", "", "Namespace the fault applies to")
 	add.Flags().StringVar(&f.Scope.Identity, "identity", "", "Client ID the fault applies to (identity and vault faults)")
 	add.Flags().IntVar(&f.Size, "size", 0, "Response size of provider.oversized, in bytes")
-	add.Flags().StringVarP(&file, "file", "f", "", "A fault in YAML or JSON, every field of the catalogue")
+	add.Flags().StringVarP(&fl.file, "file", "f", "", "A fault in YAML or JSON, every field of the catalogue")
 	add.Flags().IntVar(&f.Status, "status", 0, "HTTP status of vault.error and identity.unavailable")
 	add.Flags().StringVar(&f.Code, "code", "", "Key Vault error code of vault.error, e.g. Forbidden")
 	add.Flags().StringVar(&f.InnerCode, "inner-code", "", "Key Vault inner error code of vault.error, e.g. ForbiddenByFirewall")
 	add.Flags().IntVar(&f.AADSTS, "aadsts", 0, "Entra ID error of identity.aadsts, e.g. 70021")
-	add.Flags().DurationVar(&retryAfter, "retry-after", 0, "Retry-After of vault.throttle")
-	add.Flags().DurationVar(&latency, "latency", 0, "Delay of transport.latency")
-	add.Flags().DurationVar(&jitter, "jitter", 0, "Random extra delay of transport.latency")
+	add.Flags().DurationVar(&fl.retryAfter, "retry-after", 0, "Retry-After of vault.throttle")
+	add.Flags().DurationVar(&fl.latency, "latency", 0, "Delay of transport.latency")
+	add.Flags().DurationVar(&fl.jitter, "jitter", 0, "Random extra delay of transport.latency")
+	return add
+}
 
-	list := &cobra.Command{Use: "list", Short: "List the active faults", Args: cobra.NoArgs, RunE: func(_ *cobra.Command, _ []string) error {
+// addFault adds the fault of the flags, of kind args[0], or the one of the
+// file fl.file names, to the injector of its layer, closes the fake's
+// client connections so that clients dial again through it, and prints
+// what the next check should report. A fault of a vault layer without a
+// vault is scoped to the demo vault.
+func addFault(out io.Writer, dir string, fl *faultAddFlags, args []string) error {
+	f := &fl.fault
+	if fl.file != "" {
+		raw, err := os.ReadFile(fl.file)
+		if err != nil {
+			return err
+		}
+		if err := yaml.UnmarshalStrict(raw, f); err != nil {
+			return usageError{fmt.Errorf("%s is not a fault: %w", fl.file, err)}
+		}
+		args = []string{string(f.Kind)}
+	}
+	st, a, err := simState(dir)
+	if err != nil {
+		return err
+	}
+	f.Kind = faults.Kind(args[0])
+	if f.Name == "" {
+		f.Name = strings.ReplaceAll(args[0], ".", "-")
+	}
+	vault, provider := injectors(st, a)
+	target := vault
+	switch f.Kind.Layer() {
+	case "provider":
+		target = provider
+	case "identity", "cluster":
+	default:
+		if f.Scope.Vault == "" {
+			f.Scope.Vault = st.Vault
+		}
+	}
+	if fl.file == "" {
+		f.RetryAfter, f.Latency, f.Jitter = faults.Duration(fl.retryAfter), faults.Duration(fl.latency), faults.Duration(fl.jitter)
+	}
+	if err := target.Do(http.MethodPost, "/faults", *f, nil); err != nil {
+		return err
+	}
+	if err := a.Do(http.MethodPost, "/connections/close", nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Fault %s (%s) is active; clear it with kvsync-sim fault clear %s.\n", f.Name, f.Kind, f.Name)
+	expect(out, st, faultCause(*f))
+	return nil
+}
+
+// faultCause is the cause the guide names for fault f, or "" when the sim
+// cannot tell it in advance.
+func faultCause(f faults.Fault) string {
+	switch {
+	case f.Kind == faults.VaultError && f.InnerCode == "ForbiddenByFirewall":
+		return "vault-firewall"
+	case f.Kind == faults.IdentityError && f.AADSTS == 70021:
+		return "federated-credential-mismatch"
+	}
+	return faultCauses[f.Kind]
+}
+
+func newFaultList(out io.Writer, dir *string) *cobra.Command {
+	return &cobra.Command{Use: "list", Short: "List the active faults", Args: cobra.NoArgs, RunE: func(_ *cobra.Command, _ []string) error {
 		st, a, err := simState(*dir)
 		if err != nil {
 			return err
@@ -233,7 +262,10 @@ func newFault(out io.Writer, dir *string) *cobra.Command {
 		}
 		return w.Flush()
 	}}
-	clear := &cobra.Command{Use: "clear [NAME]", Short: "Clear one fault, or every fault", Args: cobra.MaximumNArgs(1), RunE: func(_ *cobra.Command, args []string) error {
+}
+
+func newFaultClear(out io.Writer, dir *string) *cobra.Command {
+	return &cobra.Command{Use: "clear [NAME]", Short: "Clear one fault, or every fault", Args: cobra.MaximumNArgs(1), RunE: func(_ *cobra.Command, args []string) error {
 		st, a, err := simState(*dir)
 		if err != nil {
 			return err
@@ -262,8 +294,6 @@ func newFault(out io.Writer, dir *string) *cobra.Command {
 		expect(out, st, "synced")
 		return nil
 	}}
-	cmd.AddCommand(add, list, clear)
-	return cmd
 }
 
 func newIdentity(out io.Writer, dir *string) *cobra.Command {

@@ -21,6 +21,7 @@ import (
 	"github.com/kvsync/kvsync/controller"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
 	"github.com/kvsync/kvsync/faults"
+	"github.com/kvsync/kvsync/scenarios"
 )
 
 // Layout of the measured world: one SecretProviderClass (and vault) per 10
@@ -157,126 +158,200 @@ type world struct {
 // measured at the largest size only, the outage at o.outageAt.
 func measure(ctx context.Context, o options, n int, largest bool, log io.Writer) (Result, error) {
 	res := Result{SecretSyncs: n, DistinctReads: n / syncsPerClass * objectsPerClass, Classes: n / syncsPerClass}
-	args := append([]string{fmt.Sprintf("--max-vault-reads-per-second=%v", controller.DefaultVaultReadsPerSecond)}, o.controller...)
-	var prof *profiler
-	if o.pprofDir != "" {
-		addr, err := freeAddr()
-		if err != nil {
-			return res, err
-		}
-		prof = &profiler{addr: addr, dir: o.pprofDir}
-		args = append(args, "--pprof-bind-address="+addr)
-	}
 	started := time.Now()
-	env, err := conformance.StartExternal(ctx, conformance.ExternalOptions{ModuleRoot: o.moduleRoot, ControllerArgs: args, ControllerEnv: o.controllerEnv,
-		Options: conformance.Options{CRDDir: filepath.Join(o.moduleRoot, "deploy", "crds"), PollInterval: o.poll, Log: log}})
+	env, prof, err := startEnvironment(ctx, o, log)
 	if err != nil {
 		return res, err
 	}
 	defer func() { _ = env.Stop() }()
 	res.StartSeconds = time.Since(started).Seconds()
+	w, err := newWorld(ctx, env, n, o.sharedVaultAt > 0 && n >= o.sharedVaultAt)
+	if err != nil {
+		return res, err
+	}
+	m := &measurement{o: o, w: w, prof: prof, largest: largest, res: &res}
+	res.PhaseSeconds = map[string]float64{"start": res.StartSeconds}
+	for _, p := range m.phases() {
+		mark := time.Now()
+		if err := p.run(ctx); err != nil {
+			return res, err
+		}
+		res.PhaseSeconds[p.name] = time.Since(mark).Seconds()
+	}
+	return res, nil
+}
+
+// startEnvironment starts the components as separate processes, the
+// controller with Key Vault's read rate, then o.controller's flags. With
+// o.pprofDir it also serves pprof, and the returned profiler reads it;
+// otherwise the profiler is nil. Stop the Environment when done.
+func startEnvironment(ctx context.Context, o options, log io.Writer) (*conformance.Environment, *profiler, error) {
+	args := append([]string{fmt.Sprintf("--max-vault-reads-per-second=%v", controller.DefaultVaultReadsPerSecond)}, o.controller...)
+	var prof *profiler
+	if o.pprofDir != "" {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, nil, err
+		}
+		prof = &profiler{addr: addr, dir: o.pprofDir}
+		args = append(args, "--pprof-bind-address="+addr)
+	}
+	env, err := conformance.StartExternal(ctx, conformance.ExternalOptions{ModuleRoot: o.moduleRoot, ControllerArgs: args, ControllerEnv: o.controllerEnv,
+		Options: conformance.Options{CRDDir: filepath.Join(o.moduleRoot, "deploy", "crds"), PollInterval: o.poll, Log: log}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return env, prof, nil
+}
+
+// newWorld creates in env the world of n SecretSyncs, all but the
+// SecretSyncs themselves, with a client of its own; shared makes every
+// class read one vault limited as Key Vault is.
+func newWorld(ctx context.Context, env *conformance.Environment, n int, shared bool) (*world, error) {
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = 2000, 4000 // the harness is not what is measured
 	c, err := client.NewWithWatch(cfg, client.Options{Scheme: env.Client.Scheme()})
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	w := &world{env: env, c: c, n: n, shared: o.sharedVaultAt > 0 && n >= o.sharedVaultAt}
+	w := &world{env: env, c: c, n: n, shared: shared}
 	if err := w.setup(ctx); err != nil {
-		return res, err
+		return nil, err
 	}
+	return w, nil
+}
 
-	res.PhaseSeconds = map[string]float64{"start": res.StartSeconds}
-	mark := time.Now()
-	phase := func(name string) {
-		res.PhaseSeconds[name] = time.Since(mark).Seconds()
-		mark = time.Now()
+// measurement is the measurement of one size in a started world: its
+// phases run in order, each filling its part of res.
+type measurement struct {
+	o       options
+	w       *world
+	prof    *profiler // nil profiles nothing
+	largest bool
+	res     *Result
+	// rates is the shared vault's request rate from the initial sync on;
+	// nil without a shared vault.
+	rates *rateWatch
+	// steady is what the steady state settled at.
+	steady settled
+}
+
+// phase is one step of a measurement; the time it takes is reported under
+// its name in Result.PhaseSeconds.
+type phase struct {
+	name string
+	run  func(context.Context) error
+}
+
+// phases are the measurement's phases in the order they must run: each
+// starts from the state the one before left.
+func (m *measurement) phases() []phase {
+	return []phase{
+		{"sync", m.initialSync},
+		{"steady", m.steadyState},
+		{"change", m.valueChange},
+		{"failures", m.failures},
+		{"memory", m.unrelatedMemory},
 	}
+}
 
-	// 1. Initial sync.
+// initialSync creates every SecretSync and waits until all are synced,
+// counting what the components did meanwhile (the harness's own
+// SecretSync creations excluded) and the Events. With a shared vault, the
+// vault's request rate is watched from here on.
+func (m *measurement) initialSync(ctx context.Context) error {
+	res, env := m.res, m.w.env
 	before, err := read(ctx, env)
 	if err != nil {
-		return res, err
+		return err
 	}
-	var rates *rateWatch
-	if w.shared {
-		rates = watchRate(ctx, env)
+	if m.w.shared {
+		m.rates = watchRate(ctx, env)
 	}
 	start := time.Now()
-	profiled := prof.cpu(ctx, fmt.Sprintf("controller-%d-initial", n), o.profile)
-	if err := w.createSyncs(ctx); err != nil {
-		return res, err
+	profiled := m.prof.cpu(ctx, fmt.Sprintf("controller-%d-initial", m.w.n), m.o.profile)
+	if err := m.w.createSyncs(ctx); err != nil {
+		return err
 	}
-	if err := w.waitSynced(ctx, 10*time.Minute); err != nil {
-		return res, err
+	if err := m.w.waitSynced(ctx, 10*time.Minute); err != nil {
+		return err
 	}
 	res.SyncSeconds = time.Since(start).Seconds()
 	if err := profiled(); err != nil {
-		return res, err
+		return err
 	}
 	after, err := read(ctx, env)
 	if err != nil {
-		return res, err
+		return err
 	}
 	res.Initial = diff(before, after, res.SyncSeconds)
 	delete(res.Initial.Writes, "secretsyncs POST") // the harness's own
 	res.Initial.OtherWrites -= float64(res.SecretSyncs)
-	if res.InitialEvents, err = w.events(ctx); err != nil {
-		return res, err
-	}
+	res.InitialEvents, err = m.w.events(ctx)
+	return err
+}
 
-	phase("sync")
-	// 2. Steady state: let the first poll after the sync pass, then count.
+// steadyState lets the first poll after the initial sync pass, then counts
+// o.polls polls and samples the controller's memory, profiling its CPU and
+// heap meanwhile. With a shared vault, it also reports the vault's
+// throttling and request rate.
+func (m *measurement) steadyState(ctx context.Context) error {
+	o, res := m.o, m.res
 	sleep(ctx, o.poll+o.poll/2)
 	window := time.Duration(o.polls) * o.poll
-	profiled = prof.cpu(ctx, fmt.Sprintf("controller-%d-steady", n), window)
-	steady, err := w.settle(ctx, window, o.poll/4)
+	profiled := m.prof.cpu(ctx, fmt.Sprintf("controller-%d-steady", m.w.n), window)
+	steady, err := m.w.settle(ctx, window, o.poll/4)
 	if err != nil {
-		return res, err
+		return err
 	}
-	before, after = steady.first, steady.last
+	m.steady = steady
 	if err := profiled(); err != nil {
-		return res, err
+		return err
 	}
-	if err := prof.heap(ctx, fmt.Sprintf("controller-%d-steady", n)); err != nil {
-		return res, err
+	if err := m.prof.heap(ctx, fmt.Sprintf("controller-%d-steady", m.w.n)); err != nil {
+		return err
 	}
+	before, after := steady.first, steady.last
 	res.SteadyPerPoll = diff(before, after, window.Seconds()).per(float64(o.polls)) // CPU stays a mean over the window
 	res.RSSBytes, res.HeapBytes = steady.rss, steady.heap
-
-	if w.shared {
+	if m.w.shared {
 		res.SharedVault = &SharedVault{LimitRequests: keyvault.SecretsLimit.Requests, LimitWindow: keyvault.SecretsLimit.Window.Seconds(), Throttled: after.throttled - before.throttled}
-		res.SharedVault.PeakPerSecond, res.SharedVault.MeanPerSecond = rates.stop()
+		res.SharedVault.PeakPerSecond, res.SharedVault.MeanPerSecond = m.rates.stop()
 	}
+	return nil
+}
 
-	phase("steady")
-	// 3. One value changes.
-	if res.Change, err = w.change(ctx, o.poll); err != nil {
-		return res, err
-	}
+// valueChange changes one value and measures how its dependents follow.
+func (m *measurement) valueChange(ctx context.Context) (err error) {
+	m.res.Change, err = m.w.change(ctx, m.o.poll)
+	return err
+}
 
-	phase("change")
-	// 4. Every vault down, then back; the shared vault forced to throttle.
-	if w.shared && o.throttle > 0 {
-		if res.SharedVault.Forced, err = w.forceThrottle(ctx, o.throttle); err != nil {
-			return res, err
+// failures forces the shared vault, if any, to throttle for o.throttle,
+// then, at size o.outageAt, takes every vault down for o.outage and back.
+// A zero duration skips its failure.
+func (m *measurement) failures(ctx context.Context) (err error) {
+	o, res := m.o, m.res
+	if m.w.shared && o.throttle > 0 {
+		if res.SharedVault.Forced, err = m.w.forceThrottle(ctx, o.throttle); err != nil {
+			return err
 		}
 	}
-	if o.outage > 0 && n == o.outageAt {
-		if res.Outage, err = w.outage(ctx, o.outage); err != nil {
-			return res, err
+	if o.outage > 0 && m.w.n == o.outageAt {
+		if res.Outage, err = m.w.outage(ctx, o.outage); err != nil {
+			return err
 		}
 	}
+	return nil
+}
 
-	phase("failures")
-	// 5. Memory with unrelated Secrets.
-	if o.unrelated > 0 && largest {
-		if res.Memory, err = w.memory(ctx, o.unrelated, o.poll, steady); err != nil {
-			return res, err
-		}
+// unrelatedMemory measures the controller's memory with o.unrelated
+// unrelated Secrets against the steady state, at the largest size only.
+func (m *measurement) unrelatedMemory(ctx context.Context) (err error) {
+	if m.o.unrelated > 0 && m.largest {
+		m.res.Memory, err = m.w.memory(ctx, m.o.unrelated, m.o.poll, m.steady)
 	}
-	phase("memory")
-	return res, nil
+	return err
 }
 
 func (w *world) namespace(i int) string { return fmt.Sprintf("bench-%d", i/syncsPerNamespace) }
@@ -314,20 +389,24 @@ func (w *world) setup(ctx context.Context) error {
 			return err
 		}
 		w.vaults = append(w.vaults, vault)
-		var objects []string
+		var entries []scenarios.ClassObject
 		for j := range objectsPerClass {
 			if err := w.env.World.SetSecret(vault, fmt.Sprintf("%ss%d", prefix, j), fmt.Sprintf("kvsync-canary-%d-%d-v1", k, j), "", false); err != nil {
 				return err
 			}
-			alias := ""
+			entry := scenarios.ClassObject{ObjectName: fmt.Sprintf("%ss%d", prefix, j), ObjectType: "secret"}
 			if prefix != "" {
-				alias = fmt.Sprintf("    objectAlias: s%d\n", j)
+				entry.ObjectAlias = fmt.Sprintf("s%d", j)
 			}
-			objects = append(objects, fmt.Sprintf("  - |\n    objectName: %ss%d\n%s    objectType: secret\n", prefix, j, alias))
+			entries = append(entries, entry)
+		}
+		objects, err := conformance.ObjectsParameter(entries...)
+		if err != nil {
+			return err
 		}
 		spc := &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Namespace: w.namespace(k * syncsPerClass), Name: fmt.Sprintf("kv-%05d", k)},
 			Spec: spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: map[string]string{"keyvaultName": vault,
-				"tenantID": conformance.Tenant, "clientID": w.clients[ns], "objects": "array:\n" + strings.Join(objects, "")}}}
+				"tenantID": conformance.Tenant, "clientID": w.clients[ns], "objects": objects}}}
 		if err := w.c.Create(ctx, spc); err != nil {
 			return err
 		}

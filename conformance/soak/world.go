@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +14,7 @@ import (
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
 	"github.com/kvsync/kvsync/conformance"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
+	"github.com/kvsync/kvsync/scenarios"
 )
 
 // Layout: 5 SecretSyncs per class, 3 objects per class.
@@ -102,7 +102,7 @@ func (w *world) setup(ctx context.Context, o options) error {
 		for k := range o.perNS / syncsPerClass {
 			vault := w.vaults[(i*o.perNS/syncsPerClass+k)%len(w.vaults)]
 			var objs []object
-			var entries []string
+			var entries []scenarios.ClassObject
 			for j := range objectsPerClass {
 				obj := object{vault: vault, name: fmt.Sprintf("n%02d-c%d-s%d", i, k, j)}
 				if err := w.rotate(obj); err != nil {
@@ -110,12 +110,16 @@ func (w *world) setup(ctx context.Context, o options) error {
 				}
 				w.objects = append(w.objects, obj)
 				objs = append(objs, obj)
-				entries = append(entries, fmt.Sprintf("  - |\n    objectName: %s\n    objectAlias: s%d\n    objectType: secret\n", obj.name, j))
+				entries = append(entries, scenarios.ClassObject{ObjectName: obj.name, ObjectAlias: fmt.Sprintf("s%d", j), ObjectType: "secret"})
+			}
+			objects, err := conformance.ObjectsParameter(entries...)
+			if err != nil {
+				return err
 			}
 			class := fmt.Sprintf("kv-%d", k)
 			if err := w.c.Create(ctx, &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: class},
 				Spec: spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: map[string]string{"keyvaultName": vault,
-					"tenantID": conformance.Tenant, "clientID": w.identities[i], "objects": "array:\n" + strings.Join(entries, "")}}}); err != nil {
+					"tenantID": conformance.Tenant, "clientID": w.identities[i], "objects": objects}}}); err != nil {
 				return err
 			}
 			for s := range syncsPerClass {

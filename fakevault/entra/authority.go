@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/kvsync/kvsync/fakevault/journal"
 	"github.com/kvsync/kvsync/fakevault/pki"
 )
@@ -224,7 +226,7 @@ func (a *Authority) AddApplication(tenantID string, app Application) error {
 		return fmt.Errorf("client ID %q is not a GUID", app.ClientID)
 	}
 	if app.ObjectID == "" {
-		app.ObjectID = newGUID()
+		app.ObjectID = uuid.NewString()
 	} else if !isGUID(app.ObjectID) {
 		return fmt.Errorf("object ID %q is not a GUID", app.ObjectID)
 	}
@@ -380,15 +382,4 @@ func (a *Authority) issuerKeys(issuer string) ([]issuerKey, bool) {
 	defer a.mu.RUnlock()
 	k, ok := a.issuers[issuer]
 	return k, ok
-}
-
-// newGUID returns a random (version 4) GUID in lower case.
-func newGUID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("crypto/rand failed: %v", err))
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

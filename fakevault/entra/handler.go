@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/kvsync/kvsync/fakevault/journal"
 )
 
@@ -36,7 +38,7 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		a:             a,
 		w:             w,
 		r:             r,
-		traceID:       newGUID(),
+		traceID:       uuid.NewString(),
 		correlationID: r.Header.Get("client-request-id"),
 		entry: journal.Entry{
 			Service:    "entra",
@@ -48,7 +50,7 @@ func (a *Authority) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	if !isGUID(c.correlationID) {
-		c.correlationID = newGUID()
+		c.correlationID = uuid.NewString()
 	}
 	if !a.servesHost(r.Host) {
 		c.notFound()

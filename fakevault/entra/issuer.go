@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 
 	"github.com/kvsync/kvsync/fakevault/pki"
 )
@@ -97,12 +98,12 @@ func (i *Issuer) Assertion(subject, audience string, lifetime time.Duration) (st
 		"iat": t.Unix(),
 		"nbf": t.Unix(),
 		"exp": t.Add(lifetime).Unix(),
-		"jti": newGUID(),
+		"jti": uuid.NewString(),
 	}
 	if ns, name, ok := serviceAccount(subject); ok {
 		claims["kubernetes.io"] = map[string]any{
 			"namespace":      ns,
-			"serviceaccount": map[string]any{"name": name, "uid": newGUID()},
+			"serviceaccount": map[string]any{"name": name, "uid": uuid.NewString()},
 		}
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)

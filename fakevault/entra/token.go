@@ -58,14 +58,7 @@ type tokenResponseV1 struct {
 // tenant identifier and existence, grant_type, client_id, scope or
 // resource presence, application, credential, scope or resource validity.
 func (a *Authority) token(c *call, seg string, v2 bool) {
-	switch c.r.Method {
-	case http.MethodPost:
-	case http.MethodOptions:
-		c.w.Header().Set("Allow", "POST, OPTIONS")
-		c.status(http.StatusOK)
-		return
-	default:
-		c.fail(errPostOnly.with(c.r.Method))
+	if !c.allowPOST() {
 		return
 	}
 	c.entry.Tenant = seg
@@ -73,63 +66,22 @@ func (a *Authority) token(c *call, seg string, v2 bool) {
 	if !ok {
 		return
 	}
-	c.r.Body = http.MaxBytesReader(c.w, c.r.Body, maxFormBytes)
-	if err := c.r.ParseForm(); err != nil {
-		c.fail(errMissingParameter.with("grant_type"))
-		return
-	}
-	form := c.r.PostForm // the real service ignores query parameters here
-	clientID, secret := form.Get("client_id"), form.Get("client_secret")
-	if user, pass, ok := c.r.BasicAuth(); ok { // client_secret_basic (RFC 6749 §2.3.1)
-		if u, err := url.QueryUnescape(user); err == nil && clientID == "" {
-			clientID = u
-		}
-		if p, err := url.QueryUnescape(pass); err == nil && secret == "" {
-			secret = p
-		}
-	}
-	c.entry.Identity = clientID
-
-	grantType := form.Get("grant_type")
-	if grantType == "" {
-		c.fail(errMissingParameter.with("grant_type"))
-		return
-	}
-	if grantType != grantClientCredentials {
-		c.fail(errUnsupportedGrantType.with(grantType))
-		return
-	}
-	if clientID == "" {
-		c.fail(errMissingParameter.with("client_id"))
-		return
-	}
-	param := "resource"
-	if v2 {
-		param = "scope"
-	}
-	if strings.TrimSpace(form.Get(param)) == "" {
-		c.fail(errMissingParameter.with(param))
-		return
-	}
-	_, app := a.lookup(t.id, clientID)
-	if app == nil {
-		c.fail(errApplicationNotFound.with(clientID, t.id))
-		return
-	}
-	acr, f := a.authenticateClient(secret, form.Get("client_assertion_type"), form.Get("client_assertion"), app)
+	req, f := readTokenRequest(c, v2)
 	if f != nil {
 		c.fail(f)
 		return
 	}
-	var resource string
-	if v2 {
-		resource, f = resourceFromScope(form.Get("scope"))
-	} else {
-		resource = strings.TrimSpace(form.Get("resource"))
+	_, app := a.lookup(t.id, req.clientID)
+	if app == nil {
+		c.fail(errApplicationNotFound.with(req.clientID, t.id))
+		return
 	}
-	if f == nil && !a.knownResource(t, resource) {
-		f = errResourceNotFound.with(resource, t.id)
+	acr, f := a.authenticateClient(req.secret, req.form.Get("client_assertion_type"), req.form.Get("client_assertion"), app)
+	if f != nil {
+		c.fail(f)
+		return
 	}
+	resource, f := a.tokenResource(t, req.form, v2)
 	if f != nil {
 		c.fail(f)
 		return
@@ -139,12 +91,108 @@ func (a *Authority) token(c *call, seg string, v2 bool) {
 		app:      app,
 		resource: resource,
 		appIDAcr: acr,
-		caps:     clientCapabilities(form.Get("claims")),
+		caps:     clientCapabilities(req.form.Get("claims")),
 	})
 	if err != nil {
 		c.status(http.StatusInternalServerError)
 		return
 	}
+	a.answerToken(c, m, resource, v2)
+}
+
+// allowPOST reports whether the method is POST. Otherwise it answers:
+// OPTIONS with the methods allowed, any other method with AADSTS900561.
+func (c *call) allowPOST() bool {
+	switch c.r.Method {
+	case http.MethodPost:
+		return true
+	case http.MethodOptions:
+		c.w.Header().Set("Allow", "POST, OPTIONS")
+		c.status(http.StatusOK)
+	default:
+		c.fail(errPostOnly.with(c.r.Method))
+	}
+	return false
+}
+
+// tokenRequest is a token request's form and client credentials.
+type tokenRequest struct {
+	// form is the request body's form; the real service ignores query
+	// parameters here.
+	form     url.Values
+	clientID string
+	secret   string
+}
+
+// readTokenRequest reads the form of a token request (an unreadable form
+// is a missing grant_type) and its client credentials, records the client
+// ID in the journal entry, and checks, in order, that grant_type is the
+// client credentials grant and that client_id and the scope (v2) or
+// resource (v1) parameter are present.
+func readTokenRequest(c *call, v2 bool) (tokenRequest, *failure) {
+	c.r.Body = http.MaxBytesReader(c.w, c.r.Body, maxFormBytes)
+	if err := c.r.ParseForm(); err != nil {
+		return tokenRequest{}, errMissingParameter.with("grant_type")
+	}
+	req := tokenRequest{form: c.r.PostForm}
+	req.clientID, req.secret = clientCredentials(c.r)
+	c.entry.Identity = req.clientID
+
+	grantType := req.form.Get("grant_type")
+	if grantType == "" {
+		return req, errMissingParameter.with("grant_type")
+	}
+	if grantType != grantClientCredentials {
+		return req, errUnsupportedGrantType.with(grantType)
+	}
+	if req.clientID == "" {
+		return req, errMissingParameter.with("client_id")
+	}
+	param := "resource"
+	if v2 {
+		param = "scope"
+	}
+	if strings.TrimSpace(req.form.Get(param)) == "" {
+		return req, errMissingParameter.with(param)
+	}
+	return req, nil
+}
+
+// clientCredentials returns the client ID and secret of a parsed token
+// request: those of the form, else those of an Authorization: Basic header
+// (client_secret_basic, RFC 6749 §2.3.1), URL-decoded.
+func clientCredentials(r *http.Request) (clientID, secret string) {
+	clientID, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if user, pass, ok := r.BasicAuth(); ok {
+		if u, err := url.QueryUnescape(user); err == nil && clientID == "" {
+			clientID = u
+		}
+		if p, err := url.QueryUnescape(pass); err == nil && secret == "" {
+			secret = p
+		}
+	}
+	return clientID, secret
+}
+
+// tokenResource returns the resource a token request asks for: the one of
+// its scope (v2) or its resource parameter (v1). Tenant t must know it.
+func (a *Authority) tokenResource(t *tenant, form url.Values, v2 bool) (string, *failure) {
+	resource := strings.TrimSpace(form.Get("resource"))
+	if v2 {
+		var f *failure
+		if resource, f = resourceFromScope(form.Get("scope")); f != nil {
+			return "", f
+		}
+	}
+	if !a.knownResource(t, resource) {
+		return "", errResourceNotFound.with(resource, t.id)
+	}
+	return resource, nil
+}
+
+// answerToken answers the minted token for resource as the v2.0 (v2) or
+// v1.0 token endpoint does.
+func (a *Authority) answerToken(c *call, m minted, resource string, v2 bool) {
 	expiresIn := int64(m.expiresAt.Sub(a.now()) / time.Second)
 	if v2 {
 		c.json(http.StatusOK, tokenResponseV2{
@@ -306,27 +354,58 @@ func (s *claimStrings) UnmarshalJSON(b []byte) error {
 // format, algorithm, required claims, a matching federated credential, the
 // trusted issuer's key and signature, and lifetime, in that order.
 func (a *Authority) checkFederatedAssertion(raw string, app *Application) *failure {
+	as, f := parseAssertion(raw)
+	if f != nil {
+		return f
+	}
+	if !matchesFederatedCredential(app, as.claims) {
+		return errNoMatchingFederatedIdentity.with(as.claims.Iss, as.claims.Sub, strings.Join(as.claims.Aud, ","))
+	}
+	if f := a.verifyAssertionSignature(as); f != nil {
+		return f
+	}
+	return a.checkAssertionLifetime(as)
+}
+
+// assertion is a client assertion whose format, algorithm and required
+// claims are valid.
+type assertion struct {
+	header assertionHeader
+	claims assertionClaims
+	// signed is the signing input, header.payload; signature signs it.
+	signed    string
+	signature []byte
+	// exp and nbf are the claims' times; nbf is the epoch when absent, as
+	// the real service's message shows it.
+	exp, nbf time.Time
+}
+
+// parseAssertion parses a client assertion: a JWT of three base64url
+// segments whose header and claims are JSON, signed with RS256, RS384 or
+// RS512, with iss, sub, aud and exp claims and numeric exp and nbf. The
+// failure names the first of these that does not hold.
+func parseAssertion(raw string) (assertion, *failure) {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
-		return errMalformedJWT.with()
+		return assertion{}, errMalformedJWT.with()
 	}
-	var hdr assertionHeader
-	if err := decodeSegment(parts[0], &hdr); err != nil {
-		return errMalformedJWT.with()
+	as := assertion{signed: parts[0] + "." + parts[1]}
+	if err := decodeSegment(parts[0], &as.header); err != nil {
+		return assertion{}, errMalformedJWT.with()
 	}
-	var claims assertionClaims
-	if err := decodeSegment(parts[1], &claims); err != nil {
-		return errMalformedJWT.with()
+	if err := decodeSegment(parts[1], &as.claims); err != nil {
+		return assertion{}, errMalformedJWT.with()
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil {
-		return errMalformedJWT.with()
+	var err error
+	if as.signature, err = base64.RawURLEncoding.DecodeString(parts[2]); err != nil {
+		return assertion{}, errMalformedJWT.with()
 	}
-	switch hdr.Alg {
+	switch as.header.Alg {
 	case "RS256", "RS384", "RS512":
 	default:
-		return errUnsupportedAlgorithm.with(hdr.Alg)
+		return assertion{}, errUnsupportedAlgorithm.with(as.header.Alg)
 	}
+	claims := as.claims
 	for _, req := range []struct {
 		name    string
 		present bool
@@ -337,7 +416,7 @@ func (a *Authority) checkFederatedAssertion(raw string, app *Application) *failu
 		{"exp", claims.Exp != nil},
 	} {
 		if !req.present {
-			return errMissingAssertionClaim.with(req.name)
+			return assertion{}, errMissingAssertionClaim.with(req.name)
 		}
 	}
 	exp, err1 := claims.Exp.Float64()
@@ -347,44 +426,45 @@ func (a *Authority) checkFederatedAssertion(raw string, app *Application) *failu
 		nbf, err2 = claims.Nbf.Float64()
 	}
 	if err1 != nil || err2 != nil {
-		return errMalformedJWT.with()
+		return assertion{}, errMalformedJWT.with()
 	}
+	as.exp, as.nbf = time.Unix(int64(exp), 0), time.Unix(int64(nbf), 0)
+	return as, nil
+}
 
-	if !matchesFederatedCredential(app, claims) {
-		return errNoMatchingFederatedIdentity.with(claims.Iss, claims.Sub, strings.Join(claims.Aud, ","))
-	}
-
-	keys, ok := a.issuerKeys(claims.Iss)
+// verifyAssertionSignature checks that the assertion's issuer is trusted
+// and that one of its keys with the assertion's kid (any key when the kid
+// is empty) verifies the signature.
+func (a *Authority) verifyAssertionSignature(as assertion) *failure {
+	keys, ok := a.issuerKeys(as.claims.Iss)
 	if !ok {
 		return errExternalOIDCFailed.with()
 	}
 	var candidates []issuerKey
 	for _, k := range keys {
-		if hdr.Kid == "" || k.kid == hdr.Kid {
+		if as.header.Kid == "" || k.kid == as.header.Kid {
 			candidates = append(candidates, k)
 		}
 	}
 	if len(candidates) == 0 {
-		return errSigningKeyNotFound.with(hdr.Kid, claims.Iss)
+		return errSigningKeyNotFound.with(as.header.Kid, as.claims.Iss)
 	}
-	method := jwt.GetSigningMethod(hdr.Alg)
-	verified := false
+	method := jwt.GetSigningMethod(as.header.Alg)
 	for _, k := range candidates {
-		if method.Verify(parts[0]+"."+parts[1], sig, k.key) == nil {
-			verified = true
-			break
+		if method.Verify(as.signed, as.signature, k.key) == nil {
+			return nil
 		}
 	}
-	if !verified {
-		return errInvalidAssertionSignature.with(hdr.Kid)
-	}
+	return errInvalidAssertionSignature.with(as.header.Kid)
+}
 
+// checkAssertionLifetime checks that now is within the assertion's nbf and
+// exp, give or take assertionSkew.
+func (a *Authority) checkAssertionLifetime(as assertion) *failure {
 	now := a.now()
-	expAt := time.Unix(int64(exp), 0)
-	nbfAt := time.Unix(int64(nbf), 0) // the epoch when absent, as the real message shows
-	if now.After(expAt.Add(assertionSkew)) || nbfAt.After(now.Add(assertionSkew)) {
+	if now.After(as.exp.Add(assertionSkew)) || as.nbf.After(now.Add(assertionSkew)) {
 		const layout = "2006-01-02T15:04:05.0000000Z"
-		return errAssertionTimeRange.with(now.UTC().Format(layout), nbfAt.UTC().Format(layout), expAt.UTC().Format(layout))
+		return errAssertionTimeRange.with(now.UTC().Format(layout), as.nbf.UTC().Format(layout), as.exp.UTC().Format(layout))
 	}
 	return nil
 }

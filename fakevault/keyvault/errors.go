@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Error is a failure the fake vault answers in Key Vault's error envelope:
@@ -152,7 +154,7 @@ func setCommonHeaders(h http.Header, r *http.Request, region string) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Strict-Transport-Security", "max-age=31536000;includeSubDomains")
 	if h.Get(headerRequestID) == "" {
-		h.Set(headerRequestID, newRequestID())
+		h.Set(headerRequestID, uuid.NewString())
 	}
 	switch {
 	case region != "":

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/kvsync/kvsync/fakevault/journal"
 )
 
@@ -250,7 +252,7 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		c.entry.RequestID = c.w.Header().Get(headerRequestID)
 		s.opts.Journal.Record(c.entry)
 	}()
-	c.w.Header().Set(headerRequestID, newRequestID())
+	c.w.Header().Set(headerRequestID, uuid.NewString())
 
 	v, ok := s.vaultForHost(r.Host)
 	if !ok {
