@@ -2,15 +2,24 @@
 # envtest.sh builds envtest's control plane (kube-apiserver and etcd), and the
 # kubectl the sim and its test use, from the source modules pinned in
 # hack/envtest/go.mod and prints the directory that holds them, ready for
-# KUBEBUILDER_ASSETS. The binaries are cached per pinned
+# KUBEBUILDER_ASSETS (with --dir, it prints the directory and builds
+# nothing). The binaries are cached per pinned
 # version (and go.sum digest) under bin/k8s/; a cached set is reused as is.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 mod="$root/hack/envtest"
 k8s=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$mod/go.mod")
-sum=$(sha256sum "$mod/go.mod" "$mod/go.sum" "$mod/etcd/main.go" | sha256sum | cut -c1-12)
+# The key hashes the files' contents only, not their paths, so that every
+# checkout of the same sources shares one cache key.
+sum=$(cat "$mod/go.mod" "$mod/go.sum" "$mod/etcd/main.go" | sha256sum | cut -c1-12)
 dir="$root/bin/k8s/${k8s#v}-$(go env GOOS)-$(go env GOARCH)-$sum"
+
+# --dir prints the directory without building anything.
+if [ "${1:-}" = "--dir" ]; then
+  echo "$dir"
+  exit 0
+fi
 
 if [ -x "$dir/kube-apiserver" ] && [ -x "$dir/etcd" ] && [ -x "$dir/kubectl" ]; then
   echo "$dir"
