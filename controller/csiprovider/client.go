@@ -30,7 +30,13 @@ import (
 const DefaultTimeout = 30 * time.Second
 
 // DefaultMaxResponseBytes bounds the size of a Mount response when
-// Options.MaxResponseBytes is zero. It matches the size limit of a Secret.
+// Options.MaxResponseBytes is zero: gRPC's default largest message. It is
+// four times a Secret's limit (corev1.MaxSecretSize, 1 MiB of values) because
+// a response carries more than the Secret will: every file of the objects
+// read (all versions of an objectVersionHistory, a certificate's chain, the
+// objects of a class whose parameters are not in the "array:" form), in
+// protobuf framing. The controller checks the Secret's own limit on what it
+// writes.
 const DefaultMaxResponseBytes = 4 << 20
 
 // ErrNoSocket is returned by Mount when no socket exists for the provider:
@@ -178,6 +184,11 @@ type ProviderError struct {
 
 func (e *ProviderError) Error() string {
 	return fmt.Sprintf("provider %q reported error code %q", e.Provider, e.Code)
+}
+
+// Timeout returns the bound of every Mount call.
+func (c *Client) Timeout() time.Duration {
+	return c.opts.Timeout
 }
 
 // SocketPath returns the path of the named provider's socket.

@@ -27,9 +27,9 @@ const (
 	ReasonUpdateValueChangeOrForceUpdateSucceeded = "UpdateValueChangeOrForceUpdateSucceeded"
 )
 
-// Reasons that report failure. The condition status is False, except for
-// ReasonPartialSync, whose status is also False because the Secret is not
-// fully up to date.
+// Reasons that report failure. The condition status is False for each of
+// them, ReasonPartialSync included: some items were written, but the Secret
+// is not fully up to date.
 const (
 	// ReasonPartialSync is set when partial sync is enabled and some, but not
 	// all, items failed. Succeeded items were written; failed items keep their
