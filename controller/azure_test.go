@@ -2,8 +2,6 @@ package controller_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -11,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -19,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
@@ -110,7 +110,7 @@ func (w *azureWorld) namespace(ctx context.Context, suite string) azureNamespace
 // secrets and certificates.
 func (w *azureWorld) setup(ns string) azureNamespace {
 	GinkgoHelper()
-	clientID := newGUID()
+	clientID := uuid.NewString()
 	Expect(w.fake.Entra().AddApplication(azureTenant, entra.Application{ClientID: clientID, ObjectID: clientID,
 		FederatedCredentials: []entra.FederatedCredential{{Issuer: w.issuer, Subject: "system:serviceaccount:" + ns + ":workload"}}})).To(Succeed())
 	vault, err := w.fake.CreateVault(keyvault.VaultConfig{Name: vaultName(ns), TenantID: azureTenant,
@@ -429,6 +429,46 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 		Consistently(func() string { return getSecret(ctx, a.ns, "app").ResourceVersion }).WithTimeout(2 * pollInterval).Should(Equal(foreign.ResourceVersion))
 	})
 
+	DescribeTable("never modifies a labelled and annotated Secret owned by another object and reports InvalidClusterSecretAnnotationError",
+		Label("reason:InvalidClusterSecretAnnotationError"),
+		func(owner func(a azureNamespace) metav1.OwnerReference) {
+			ref := owner(a)
+			foreign := &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: "app",
+					Labels:          map[string]string{ssv1alpha1.ManagedLabel: ""},
+					Annotations:     map[string]string{ssv1alpha1.ManagedAnnotation: ""},
+					OwnerReferences: []metav1.OwnerReference{ref}},
+				Data: map[string][]byte{"password": []byte("not-ours")},
+			}
+			Expect(k8s.Create(ctx, foreign)).To(Succeed())
+			a.set("db-password", "kvsync-canary-az-owner")
+			a.class(ctx, "objectName: db-password\nobjectType: secret")
+			ss := a.secretSync("app", "password", "db-password")
+			Expect(k8s.Create(ctx, ss)).To(Succeed())
+			SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonInvalidClusterSecretAnnotationError)
+			Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(ContainSubstring("is owned by " + ref.Kind))
+			Consistently(func() *corev1.Secret { return getSecret(ctx, a.ns, "app") }).WithTimeout(3 * pollInterval).Should(And(
+				HaveField("ResourceVersion", foreign.ResourceVersion),
+				HaveField("Data", Equal(foreign.Data)),
+				HaveField("Labels", Equal(foreign.Labels)),
+				HaveField("Annotations", Equal(foreign.Annotations)),
+				HaveField("OwnerReferences", Equal(foreign.OwnerReferences))))
+		},
+		Entry("another SecretSync", func(a azureNamespace) metav1.OwnerReference {
+			other := a.secretSync("other", "password", "db-password")
+			Expect(k8s.Create(ctx, other)).To(Succeed())
+			return metav1.OwnerReference{APIVersion: ssv1alpha1.GroupVersion.String(), Kind: "SecretSync", Name: other.Name, UID: other.UID, Controller: ptr.To(true)}
+		}),
+		Entry("a SecretSync of the same name that no longer exists", func(azureNamespace) metav1.OwnerReference {
+			return metav1.OwnerReference{APIVersion: ssv1alpha1.GroupVersion.String(), Kind: "SecretSync", Name: "app", UID: "0b7a3f7e-0000-4000-8000-00000000dead", Controller: ptr.To(true)}
+		}),
+		Entry("an object of another kind", func(a azureNamespace) metav1.OwnerReference {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: "owner"}}
+			Expect(k8s.Create(ctx, cm)).To(Succeed())
+			return metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: cm.Name, UID: cm.UID}
+		}),
+	)
+
 	It("reports ValidatingAdmissionPolicyCheckFailed naming the policy that denied the Secret", Label("reason:ValidatingAdmissionPolicyCheckFailed"), func() {
 		name := "no-blocked-secrets-" + a.ns
 		cleanup, err := faults.DenyPolicy(ctx, k8s, name, a.ns, "secrets",
@@ -568,7 +608,17 @@ func eventReasons(ctx context.Context, ns string) func() []string {
 // No canary value may appear outside the Secrets: not in logs, Events,
 // statuses or metrics.
 var _ = AfterSuite(func(ctx SpecContext) {
+	if k8s == nil {
+		return // BeforeSuite failed before the control plane ran, and said why
+	}
 	Expect(logs.String()).NotTo(ContainSubstring("kvsync-canary"), "a secret value was logged")
+	var returned []string
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, "Reconciler error") {
+			returned = append(returned, truncateLine(line, 600))
+		}
+	}
+	Expect(returned).To(BeEmpty(), "failed checks were logged twice: by the controller, and as a returned error")
 	events := &eventsv1.EventList{}
 	Expect(k8s.List(ctx, events)).To(Succeed())
 	for _, e := range events.Items {
@@ -586,13 +636,12 @@ var _ = AfterSuite(func(ctx SpecContext) {
 	Expect(fmt.Sprint(families)).NotTo(ContainSubstring("kvsync-canary"), "a metric holds a secret value")
 })
 
-func newGUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	h := hex.EncodeToString(b)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+// truncateLine shortens a log line for a failure message.
+func truncateLine(line string, n int) string {
+	if len(line) > n {
+		return line[:n] + "..."
+	}
+	return line
 }
 
 // vaultName derives a valid, unique vault name from a namespace name.
@@ -643,6 +692,56 @@ var _ = Describe("SecretSync triggers, with hourly polls", Ordered, func() {
 			g.Expect(s.Data).To(HaveKeyWithValue("key", []byte("kvsync-canary-slow-key")))
 			g.Expect(s.Labels).To(HaveKeyWithValue("owner", "someone-else"))
 		}).Should(Succeed())
+	})
+
+	DescribeTable("creates the Secret within seconds of the deletion of the foreign Secret that blocked it, not at the next poll",
+		func(name string, reason string, foreign func(*corev1.Secret)) {
+			blocking := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: name}, Data: map[string][]byte{"password": []byte("not-ours")}}
+			foreign(blocking)
+			Expect(k8s.Create(ctx, blocking)).To(Succeed())
+			ss := a.secretSync(name, "password", "db-password")
+			Expect(k8s.Create(ctx, ss)).To(Succeed())
+			SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, reason)
+
+			By("deleting the foreign Secret, as the guide's fix says")
+			Expect(k8s.Delete(ctx, blocking)).To(Succeed())
+			Eventually(func(g Gomega) {
+				s := &corev1.Secret{}
+				g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: a.ns, Name: name}, s)).To(Succeed())
+				g.Expect(s.UID).NotTo(Equal(blocking.UID))
+				g.Expect(s.Data).To(HaveKeyWithValue("password", []byte("kvsync-canary-slow-1")))
+			}).WithTimeout(10 * time.Second).Should(Succeed())
+			SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+		},
+		Entry("a Secret without the managed label", "foreign-label", ssv1alpha1.ReasonInvalidClusterSecretLabelError, func(*corev1.Secret) {}),
+		Entry("a labelled Secret without the managed annotation", "foreign-annotation", ssv1alpha1.ReasonInvalidClusterSecretAnnotationError, func(s *corev1.Secret) {
+			s.Labels = map[string]string{ssv1alpha1.ManagedLabel: ""}
+		}),
+		Entry("a managed-looking Secret owned by another object", "foreign-owner", ssv1alpha1.ReasonInvalidClusterSecretAnnotationError, func(s *corev1.Secret) {
+			s.Labels = map[string]string{ssv1alpha1.ManagedLabel: ""}
+			s.Annotations = map[string]string{ssv1alpha1.ManagedAnnotation: ""}
+			s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "someone", UID: "7d1c1f0e-0000-4000-8000-0000000000aa"}}
+		}),
+	)
+
+	It("waits for the next poll, not a backoff, when the secret does not exist in the vault", Label("reason:ProviderError"), func() {
+		Expect(k8s.Create(ctx, &spcv1.SecretProviderClass{
+			ObjectMeta: metav1.ObjectMeta{Namespace: a.ns, Name: "azure-kv-missing"},
+			Spec: spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: map[string]string{"keyvaultName": a.vault.Name(), "tenantID": azureTenant,
+				"clientID": a.clientID, "objects": objectsParameter([]string{"objectName: not-in-vault\nobjectType: secret"})}},
+		})).To(Succeed())
+		ss := a.secretSync("missing", "password", "not-in-vault")
+		ss.Spec.SecretProviderClassName = "azure-kv-missing"
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonProviderError)
+		reads := func() int {
+			return len(azure.fake.Journal().Filter(func(e journal.Entry) bool {
+				return e.Service == "keyvault" && strings.HasPrefix(e.Host, a.vault.Name()+".") && strings.HasPrefix(e.Object, "not-in-vault")
+			}))
+		}
+		n := reads()
+		Expect(n).To(BeNumerically(">", 0))
+		Consistently(reads).WithTimeout(8*time.Second).Should(Equal(n), "the vault was asked again before the poll")
 	})
 
 	It("checks at once when the SecretProviderClass changes", func() {

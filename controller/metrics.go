@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
@@ -68,25 +70,53 @@ func observeSync(reason string, d time.Duration) {
 }
 
 // lastSuccessCollector reports status.lastSuccessfulSyncTime of every
-// SecretSync in the caches of the process's controllers when scraped.
+// SecretSync in the caches of the process's running controllers when
+// scraped.
 type lastSuccessCollector struct {
 	desc *prometheus.Desc
 
 	mu      sync.Mutex
-	readers []client.Reader
+	readers map[*client.Reader]client.Reader
 }
 
-func (c *lastSuccessCollector) addReader(r client.Reader) {
+// reader returns a manager Runnable that adds r to the readers while it
+// runs: from the start of the manager to its stop, leader or not, so that
+// managers started and stopped in one process do not pile up.
+func (c *lastSuccessCollector) reader(r client.Reader) manager.Runnable {
+	return everyReplica(func(ctx context.Context) error {
+		key := &r
+		c.mu.Lock()
+		if c.readers == nil {
+			c.readers = map[*client.Reader]client.Reader{}
+		}
+		c.readers[key] = r
+		c.mu.Unlock()
+		<-ctx.Done()
+		c.mu.Lock()
+		delete(c.readers, key)
+		c.mu.Unlock()
+		return nil
+	})
+}
+
+// everyReplica is a Runnable that runs whether or not its manager leads.
+type everyReplica manager.RunnableFunc
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+func (everyReplica) NeedLeaderElection() bool          { return false }
+
+// readerCount returns the number of readers the collector reads.
+func (c *lastSuccessCollector) readerCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.readers = append(c.readers, r)
+	return len(c.readers)
 }
 
 func (c *lastSuccessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *lastSuccessCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	readers := slices.Clone(c.readers)
+	readers := slices.Collect(maps.Values(c.readers))
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

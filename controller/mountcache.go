@@ -34,6 +34,9 @@ type mountKey struct {
 // they expire.
 type mountCache struct {
 	ttl time.Duration
+	// maxWait bounds how long a check waits for another's call in progress
+	// before it calls the provider itself.
+	maxWait time.Duration
 
 	mu      sync.Mutex
 	entries map[mountKey]mountEntry
@@ -57,13 +60,16 @@ type mountEntry struct {
 	expires time.Time
 }
 
-func newMountCache(ttl time.Duration) *mountCache {
-	return &mountCache{ttl: ttl, entries: map[mountKey]mountEntry{}, flights: map[mountKey]*flight{}, splits: map[mountKey]time.Time{}}
+// newMountCache returns a cache sharing files for ttl (zero shares none, but
+// still remembers splits), whose waits for a call in progress last at most
+// maxWait: the longest a Mount call may take.
+func newMountCache(ttl, maxWait time.Duration) *mountCache {
+	return &mountCache{ttl: ttl, maxWait: maxWait, entries: map[mountKey]mountEntry{}, flights: map[mountKey]*flight{}, splits: map[mountKey]time.Time{}}
 }
 
 // wait returns the files of a Mount made for key that has not expired, or,
 // when the same call is in progress, waits for it and returns its files if
-// it succeeded.
+// it succeeded. It waits at most maxWait, and not past ctx.
 func (c *mountCache) wait(ctx context.Context, key mountKey, now time.Time) (map[string][]byte, bool) {
 	if c == nil || c.ttl <= 0 {
 		return nil, false
@@ -78,17 +84,23 @@ func (c *mountCache) wait(ctx context.Context, key mountKey, now time.Time) (map
 	if !ok {
 		return nil, false
 	}
+	timer := time.NewTimer(c.maxWait)
+	defer timer.Stop()
 	select {
 	case <-f.done:
 		return f.files, f.files != nil
 	case <-ctx.Done():
 		return nil, false
+	case <-timer.C:
+		return nil, false
 	}
 }
 
 // begin records a Mount call for key in progress and returns the function
-// that ends it with its files (nil on failure). A call already in progress
-// is left as is, and its end is not this caller's.
+// that ends it with its files (nil on failure). The caller must call end on
+// every path, deferred, or checks waiting for the call wait until maxWait.
+// A call already in progress is left as is, and its end is not this
+// caller's. end may be called more than once; only the first counts.
 func (c *mountCache) begin(key mountKey) (end func(files map[string][]byte)) {
 	if c == nil || c.ttl <= 0 {
 		return func(map[string][]byte) {}
@@ -100,12 +112,15 @@ func (c *mountCache) begin(key mountKey) (end func(files map[string][]byte)) {
 	}
 	f := &flight{done: make(chan struct{})}
 	c.flights[key] = f
+	var once sync.Once
 	return func(files map[string][]byte) {
-		c.mu.Lock()
-		delete(c.flights, key)
-		c.mu.Unlock()
-		f.files = files
-		close(f.done)
+		once.Do(func() {
+			c.mu.Lock()
+			delete(c.flights, key)
+			c.mu.Unlock()
+			f.files = files
+			close(f.done)
+		})
 	}
 }
 

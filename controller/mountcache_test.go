@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 
 func TestMountResultsAreSharedOnlyForTheSameCallWithinTheWindow(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	c := newMountCache(10 * time.Second)
+	c := newMountCache(10*time.Second, time.Minute)
 	key := mountKey{provider: "azure", class: "uid", generation: 1, namespace: "ns", serviceAccount: "sa", objects: "array: [a]"}
 	c.put(key, map[string][]byte{"a": []byte("1")}, now)
 
@@ -78,7 +79,7 @@ func TestOnlyRoutineChecksUseSharedMountResults(t *testing.T) {
 }
 
 func TestRoutineChecksWaitForTheSameMountInProgress(t *testing.T) {
-	c := newMountCache(10 * time.Second)
+	c := newMountCache(10*time.Second, time.Minute)
 	key := mountKey{provider: "azure", objects: "array: [a]"}
 	end := c.begin(key)
 	if again := c.begin(key); again == nil {
@@ -105,7 +106,7 @@ func TestRoutineChecksWaitForTheSameMountInProgress(t *testing.T) {
 
 func TestAWholeMountThatFailedForAnObjectIsMadePerObjectForSplitTTL(t *testing.T) {
 	now := time.Now()
-	for name, c := range map[string]*mountCache{"sharing on": newMountCache(10 * time.Second), "sharing off": newMountCache(0)} {
+	for name, c := range map[string]*mountCache{"sharing on": newMountCache(10*time.Second, time.Minute), "sharing off": newMountCache(0, time.Minute)} {
 		key := mountKey{provider: "azure", objects: "array: [a, b]"}
 		if c.split(key, now) {
 			t.Fatalf("%s: a call never failed is split", name)
@@ -170,6 +171,96 @@ func TestRetryDelaysAndObjectFailuresAreReadFromTheProvidersStatus(t *testing.T)
 			}
 			if got := objectFailure(tt.err); got != tt.object {
 				t.Errorf("objectFailure = %v, want %v", got, tt.object)
+			}
+		})
+	}
+}
+
+func TestAWaitForACallInProgressEndsWhenTheCallEndsEvenByPanicOrAfterMaxWait(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	key := mountKey{provider: "azure", namespace: "ns", objects: "array: [a]"}
+
+	t.Run("a call that panicked", func(t *testing.T) {
+		c := newMountCache(10*time.Second, time.Hour)
+		started := make(chan struct{})
+		go func() {
+			defer func() { _ = recover() }()
+			var files map[string][]byte
+			end := c.begin(key)
+			defer func() { end(files) }()
+			close(started)
+			panic("a defect between begin and end")
+		}()
+		<-started
+		done := make(chan bool)
+		go func() { _, ok := c.wait(context.Background(), key, now); done <- ok }()
+		select {
+		case ok := <-done:
+			if ok {
+				t.Error("a call that panicked shared files")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the wait for a call that panicked did not end")
+		}
+	})
+
+	t.Run("a call that never ends", func(t *testing.T) {
+		c := newMountCache(10*time.Second, 50*time.Millisecond)
+		_ = c.begin(key) // never ended
+		start := time.Now()
+		if _, ok := c.wait(context.Background(), key, now); ok {
+			t.Error("a call that never ended shared files")
+		}
+		if d := time.Since(start); d < 50*time.Millisecond || d > 5*time.Second {
+			t.Errorf("waited %s, want maxWait (50ms)", d)
+		}
+	})
+}
+
+func TestVaultLimitersDoNotGrowWithEveryVaultNameEverUsed(t *testing.T) {
+	v := &vaultLimiters{perSecond: 1e6, limiters: map[string]*rate.Limiter{}}
+	for i := range 1000 {
+		class := &spcv1.SecretProviderClass{Spec: spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: map[string]string{"keyvaultName": fmt.Sprint("kv-", i)}}}
+		if err := v.wait(context.Background(), class, 1); err != nil {
+			t.Fatal(err)
+		}
+		v.pause(class, time.Now().Add(-time.Second)) // a pause that is over
+		time.Sleep(10 * time.Microsecond)            // the limiter refills
+	}
+	if n, p := len(v.limiters), len(v.paused); n > 10 || p > 10 {
+		t.Errorf("after 1,000 vault names, %d limiters and %d pauses are kept; want only the busy ones", n, p)
+	}
+}
+
+func TestOnlyFailuresThatMayGoAwayByThemselvesAreRetriedBeforeThePoll(t *testing.T) {
+	upstream := func(httpStatus string) error {
+		return status.Error(codes.Unknown, "failed to mount objects, error: failed to get objectType:secret, objectName:b, objectVersion:: "+
+			"GET https://kv.vault.azure.net/secrets/b/\n--------------------------------------------------------------------------------\nRESPONSE "+httpStatus+"\n")
+	}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"a secret missing from the vault (404)", status.Error(codes.NotFound, "SecretNotFound"), false},
+		{"a denied read (403)", status.Error(codes.PermissionDenied, "ForbiddenByRbac"), false},
+		{"a disabled secret", status.Error(codes.FailedPrecondition, "SecretDisabled"), false},
+		{"a failed token exchange (AADSTS70021)", status.Error(codes.Unauthenticated, "AADSTS70021"), false},
+		{"invalid parameters", status.Error(codes.InvalidArgument, "keyvaultName is not provided"), false},
+		{"an unreachable vault", status.Error(codes.Unavailable, "cannot connect"), true},
+		{"a vault that did not answer in time", status.Error(codes.DeadlineExceeded, "timeout"), true},
+		{"throttling past the provider's retries (429)", status.Error(codes.ResourceExhausted, "Throttled"), true},
+		{"a provider that does not answer", errors.New("connection refused"), true},
+		{"an upstream-shaped 404", upstream("404: 404 Not Found"), false},
+		{"an upstream-shaped 403", upstream("403: 403 Forbidden"), false},
+		{"an upstream-shaped 429", upstream("429: 429 Too Many Requests"), true},
+		{"an upstream-shaped 503", upstream("503: 503 Service Unavailable"), true},
+		{"an upstream-shaped failure with no HTTP answer", status.Error(codes.Unknown, "failed to mount objects, error: dial tcp: lookup kv.vault.azure.net: no such host"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := retryable(tt.err); got != tt.want {
+				t.Errorf("retryable = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
@@ -40,9 +41,10 @@ const DefaultTokenAudience = "api://AzureADTokenExchange"
 // the secret store when nothing else triggers a check.
 const DefaultRotationPollInterval = time.Hour
 
-// Backoff of a SecretSync whose check failed transiently; it never exceeds
-// the poll interval, so a failing SecretSync is checked at least as often
-// as a healthy one and recovers within a poll of its cause going away.
+// Backoff of a SecretSync whose check failed in a way worth retrying before
+// the poll (see retryable); it never exceeds the poll interval, so a failing
+// SecretSync is checked at least as often as a healthy one and recovers
+// within a poll of its cause going away.
 const (
 	failureBaseDelay = time.Second
 	failureMaxDelay  = 5 * time.Minute
@@ -51,6 +53,11 @@ const (
 // conflictRetryDelay is how soon a pass whose status write lost a race with a
 // newer write runs again.
 const conflictRetryDelay = 100 * time.Millisecond
+
+// flightWaitMargin is how much longer than a Mount's deadline a check waits
+// for another check's identical Mount: the time the other check takes to
+// wait for the vault's rate limit and record the result.
+const flightWaitMargin = 5 * time.Second
 
 // spcNameField indexes SecretSyncs by the SecretProviderClass they name.
 const spcNameField = "spec.secretProviderClassName"
@@ -95,6 +102,10 @@ type SecretSyncReconciler struct {
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 
+	// retries is the backoff of SecretSyncs whose checks fail in a way
+	// worth retrying before the poll.
+	retries  workqueue.TypedRateLimiter[reconcile.Request]
+	foreign  *foreignSecrets
 	tokens   *tokenCache
 	limiters *vaultLimiters
 	mounts   *mountCache
@@ -128,6 +139,8 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err := r.Client.Get(ctx, req.NamespacedName, ss); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.ownWrites.Delete(req.NamespacedName)
+			r.retries.Forget(req)
+			r.foreign.track(req.NamespacedName, false)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -144,6 +157,7 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		ctrl.LoggerFrom(ctx).V(1).Info("Sync deferred", "message", syncErr.message, "retryAfter", syncErr.retryAfter)
 		return ctrl.Result{RequeueAfter: syncErr.retryAfter + spread(syncErr.retryAfter)}, nil
 	}
+	r.foreign.track(req.NamespacedName, blockedByForeignSecret(syncErr))
 	status := computeStatus(ss.Status, s, syncErr, r.now())
 	observeSync(latestReason(status), r.now().Sub(start))
 	prev := latestCondition(ss.Status)
@@ -161,18 +175,32 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if changed || s.wrote {
 		r.recordOutcome(ss, prev, s)
 	}
+	next := r.nextCheck(req, ss, s, syncErr)
 	if syncErr != nil {
-		ctrl.LoggerFrom(ctx).Info("Sync did not complete", "reason", syncErr.reason, "message", syncErr.message)
-		if syncErr.transient && s.retryAfter > 0 {
-			// The provider said when to come back: sooner is refused,
-			// later needlessly slow.
-			return ctrl.Result{RequeueAfter: s.retryAfter + spread(s.retryAfter)}, nil
-		}
-		if syncErr.transient {
-			return ctrl.Result{}, syncErr
-		}
+		ctrl.LoggerFrom(ctx).Info("Sync did not complete", "reason", syncErr.reason, "message", syncErr.message,
+			"retryable", syncErr.transient, "nextCheckIn", next.Round(time.Millisecond))
 	}
-	return ctrl.Result{RequeueAfter: r.nextPoll(ss)}, nil
+	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// nextCheck is the delay to the next check of ss after a pass that ended
+// with syncErr. A failure worth retrying before the poll is retried with a
+// backoff of its own, doubling up to the poll interval, or after the delay
+// the provider asked for; any other outcome waits for the poll, and resets
+// the backoff. Failures are returned as a delay, not an error, so that each
+// is logged once, by Reconcile.
+func (r *SecretSyncReconciler) nextCheck(req reconcile.Request, ss *ssv1alpha1.SecretSync, s *syncScope, syncErr *syncError) time.Duration {
+	switch {
+	case syncErr != nil && syncErr.transient && s.retryAfter > 0:
+		// The provider said when to come back: sooner is refused, later
+		// needlessly slow.
+		r.retries.Forget(req)
+		return s.retryAfter + spread(s.retryAfter)
+	case syncErr != nil && syncErr.transient:
+		return r.retries.When(req)
+	}
+	r.retries.Forget(req)
+	return r.nextPoll(ss)
 }
 
 // patchStatus writes status when it differs from what ss holds and reports
@@ -213,16 +241,27 @@ func (r *SecretSyncReconciler) event(ss *ssv1alpha1.SecretSync, eventType, reaso
 // must be built with CacheOptions.
 func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	registerMetrics()
-	lastSuccess.addReader(mgr.GetClient())
+	if err := mgr.Add(lastSuccess.reader(mgr.GetClient())); err != nil {
+		return fmt.Errorf("adding the last-success metric's reader: %w", err)
+	}
 	r.tokens = &tokenCache{client: r.Client, audience: r.tokenAudience(), now: r.now, tokens: map[tokenKey]cachedToken{}}
 	perSecond := r.VaultReadsPerSecond
 	if perSecond <= 0 {
 		perSecond = DefaultVaultReadsPerSecond
 	}
 	r.limiters = &vaultLimiters{perSecond: perSecond, limiters: map[string]*rate.Limiter{}}
-	r.mounts = newMountCache(mountCacheTTL(r.pollInterval()))
+	r.retries = failureBackoff(r.pollInterval())
+	watcher, err := client.NewWithWatch(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient()})
+	if err != nil {
+		return fmt.Errorf("creating the client that watches foreign Secrets: %w", err)
+	}
+	r.foreign = newForeignSecrets(watcher)
+	if err := mgr.Add(r.foreign); err != nil {
+		return fmt.Errorf("adding the foreign Secret watches: %w", err)
+	}
+	r.mounts = newMountCache(mountCacheTTL(r.pollInterval()), r.Providers.Timeout()+flightWaitMargin)
 
-	err := mgr.GetFieldIndexer().IndexField(context.Background(), &ssv1alpha1.SecretSync{}, spcNameField,
+	err = mgr.GetFieldIndexer().IndexField(context.Background(), &ssv1alpha1.SecretSync{}, spcNameField,
 		func(o client.Object) []string {
 			return []string{o.(*ssv1alpha1.SecretSync).Spec.SecretProviderClassName}
 		})
@@ -237,6 +276,7 @@ func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		})).
 		Watches(&spcv1.SecretProviderClass{}, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForClass),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesRawSource(source.Channel(r.foreign.events, &handler.EnqueueRequestForObject{})).
 		Named("secretsync").
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(r.MaxConcurrentSyncs, 1),

@@ -128,6 +128,29 @@ var _ = Describe("SecretSync reconciler", func() {
 		Eventually(reasons).Should(ContainElement(ssv1alpha1.ConditionTypeUpdate + "/" + ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded))
 	})
 
+	It("keeps syncing every SecretSync after a defect panics inside a Mount that other checks share", Label("reason:ControllerInternalError"), func() {
+		a, b := createSecretSync(ctx, ns, "app-a"), createSecretSync(ctx, ns, "app-b")
+		SecretSyncMustHaveReason(ctx, a, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionTrue, ssv1alpha1.ReasonUpdateNoValueChangeSucceeded)
+		SecretSyncMustHaveReason(ctx, b, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionTrue, ssv1alpha1.ReasonUpdateNoValueChangeSucceeded)
+
+		By("panicking inside the next Mount of the namespace, which the other SecretSync's routine check waits for")
+		panics.arm(ns, 1)
+		Eventually(func() int { return panics.remaining(ns) }).Should(BeZero())
+		provider.setFiles(ns, map[string]string{"a": canaryA2, "b": canaryB})
+
+		By("syncing both SecretSyncs of the namespace, and a SecretSync elsewhere")
+		for _, ss := range []*ssv1alpha1.SecretSync{a, b} {
+			Eventually(func() []byte { return getSecret(ctx, ns, ss.Name).Data["key-a"] }).Should(Equal([]byte(canaryA2)))
+		}
+		other := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kvsync-test-"}}
+		Expect(k8s.Create(ctx, other)).To(Succeed())
+		Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: other.Name, Name: "workload"}})).To(Succeed())
+		Expect(k8s.Create(ctx, &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Namespace: other.Name, Name: "vault"},
+			Spec: spcv1.SecretProviderClassSpec{Provider: providerName}})).To(Succeed())
+		provider.setFiles(other.Name, map[string]string{"a": canaryA, "b": canaryB})
+		SecretSyncMustHaveReason(ctx, createSecretSync(ctx, other.Name, "app"), ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+	})
+
 	It("leaves the Secret to garbage collection through its owner reference when the SecretSync is deleted", func() {
 		ss := createSecretSync(ctx, ns, "app")
 		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"path"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -230,7 +233,10 @@ func (p mountPlan) serves(root string) bool {
 }
 
 // vaultLimiters bounds the objects read per second per vault, and holds back
-// every Mount for a vault that asked to be retried later.
+// every Mount for a vault that asked to be retried later. A vault's limiter
+// is dropped once it has been idle long enough to be full again (a new one
+// is the same), so the limiters do not grow with every vault name ever
+// written in a class.
 type vaultLimiters struct {
 	perSecond float64
 
@@ -254,11 +260,27 @@ func (v *vaultLimiters) wait(ctx context.Context, class *spcv1.SecretProviderCla
 	v.mu.Lock()
 	l, ok := v.limiters[key]
 	if !ok {
+		v.dropIdle(time.Now())
 		l = rate.NewLimiter(rate.Limit(v.perSecond), max(1, int(v.perSecond)))
 		v.limiters[key] = l
 	}
 	v.mu.Unlock()
 	return l.WaitN(ctx, min(max(objects, 1), l.Burst()))
+}
+
+// dropIdle drops the limiters that are full at now, and the pauses that
+// are over. v.mu must be held.
+func (v *vaultLimiters) dropIdle(now time.Time) {
+	for k, l := range v.limiters {
+		if l.TokensAt(now) >= float64(l.Burst()) {
+			delete(v.limiters, k)
+		}
+	}
+	for k, until := range v.paused {
+		if !now.Before(until) {
+			delete(v.paused, k)
+		}
+	}
 }
 
 // pause holds back Mounts for the class's vault until then.
@@ -304,6 +326,33 @@ func retryDelay(err error) time.Duration {
 	return 0
 }
 
+// vaultStatus finds the HTTP status of the vault's answer in a provider
+// message that quotes the Azure SDK's error ("RESPONSE 404: 404 Not
+// Found"), as providers that answer every failure with codes.Unknown do.
+var vaultStatus = regexp.MustCompile(`RESPONSE (\d{3})\b`)
+
+// retryable reports whether a Mount failure may go away by itself soon, so
+// that the check is retried with backoff before the next poll: the vault or
+// the path to it failed (transport, timeout, DNS), it throttled (429) or
+// failed (5xx), or the provider did not answer. A failure that says what is
+// wrong with the objects, their permissions or the identity (404, 403, a
+// disabled secret, a failed token exchange) or with the request is not
+// retried: it waits for the next poll, or for a change of the SecretSync or
+// its class, which triggers a check at once.
+func retryable(err error) bool {
+	switch status.Code(err) {
+	case codes.NotFound, codes.PermissionDenied, codes.FailedPrecondition, codes.Unauthenticated,
+		codes.InvalidArgument, codes.OutOfRange, codes.Unimplemented, codes.AlreadyExists:
+		return false
+	case codes.Unknown:
+		if m := vaultStatus.FindStringSubmatch(providerMessage(err)); m != nil {
+			code, _ := strconv.Atoi(m[1])
+			return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
+		}
+	}
+	return true
+}
+
 // objectFailure reports whether a Mount error is about one object (missing,
 // disabled, denied, unreadable) rather than the vault or the path to it, so
 // that asking for the objects one by one may tell which fail.
@@ -346,54 +395,64 @@ func (r *SecretSyncReconciler) mountKey(ss *ssv1alpha1.SecretSync, class *spcv1.
 // moments ago, or is getting now, is used instead of calling the provider
 // again.
 func (r *SecretSyncReconciler) mount(ctx context.Context, ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, attrs map[string]string, plans []mountPlan, shared bool) ([]mountResult, *syncError) {
-	provider := string(class.Spec.Provider)
 	results := make([]mountResult, 0, len(plans))
 	for _, plan := range plans {
-		key := r.mountKey(ss, class, plan)
-		if shared {
-			if files, ok := r.mounts.wait(ctx, key, r.now()); ok {
-				results = append(results, mountResult{plan: plan, files: files})
-				continue
-			}
-		}
-		if d := r.limiters.pausedFor(class, r.now()); d > 0 {
-			return nil, &syncError{deferred: true, retryAfter: d, reason: ssv1alpha1.ReasonProviderError,
-				message: fmt.Sprintf("provider %q asked to retry the vault of SecretProviderClass %q later", provider, class.Name)}
-		}
-		end := r.mounts.begin(key)
-		a := attrs
-		if plan.objects != "" {
-			a = maps.Clone(attrs)
-			a[objectsParameter] = plan.objects
-		}
-		if err := r.limiters.wait(ctx, class, len(plan.roots)); err != nil {
-			end(nil)
-			return nil, fail(ssv1alpha1.ReasonProviderError, true, err, "waiting for the vault rate limit of provider %q: %v", provider, err)
-		}
-		start := r.now()
-		resp, err := r.Providers.Mount(ctx, provider, csiprovider.MountRequest{Attributes: a, Permission: 0o644})
-		observeMount(provider, err, r.now().Sub(start))
-		if err != nil {
-			end(nil)
-			if d := retryDelay(err); d > 0 {
-				r.limiters.pause(class, r.now().Add(d))
-			}
-			if serr := classFailure(class.Name, provider, err); serr != nil {
-				return nil, serr
-			}
-			results = append(results, mountResult{plan: plan, err: err})
-			continue
-		}
-		files, serr := responseFiles(provider, resp)
+		res, serr := r.mountOne(ctx, ss, class, attrs, plan, shared)
 		if serr != nil {
-			end(nil)
 			return nil, serr
 		}
-		r.mounts.put(key, files, r.now())
-		end(files)
-		results = append(results, mountResult{plan: plan, files: files})
+		results = append(results, res)
 	}
 	return results, nil
+}
+
+// mountOne runs one plan's Mount call, or, when shared is true, takes the
+// files of the same call made moments ago or in progress. While the call
+// runs, routine checks making the same call wait for it; it ends on every
+// path, a panic included, so that they never wait for a call that is over.
+func (r *SecretSyncReconciler) mountOne(ctx context.Context, ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, attrs map[string]string, plan mountPlan, shared bool) (mountResult, *syncError) {
+	provider := string(class.Spec.Provider)
+	key := r.mountKey(ss, class, plan)
+	if shared {
+		if files, ok := r.mounts.wait(ctx, key, r.now()); ok {
+			return mountResult{plan: plan, files: files}, nil
+		}
+	}
+	if d := r.limiters.pausedFor(class, r.now()); d > 0 {
+		return mountResult{}, &syncError{deferred: true, retryAfter: d, reason: ssv1alpha1.ReasonProviderError,
+			message: fmt.Sprintf("provider %q asked to retry the vault of SecretProviderClass %q later", provider, class.Name)}
+	}
+	var files map[string][]byte
+	end := r.mounts.begin(key)
+	defer func() { end(files) }()
+
+	a := attrs
+	if plan.objects != "" {
+		a = maps.Clone(attrs)
+		a[objectsParameter] = plan.objects
+	}
+	if err := r.limiters.wait(ctx, class, len(plan.roots)); err != nil {
+		return mountResult{}, fail(ssv1alpha1.ReasonProviderError, true, err, "waiting for the vault rate limit of provider %q: %v", provider, err)
+	}
+	start := r.now()
+	resp, err := r.Providers.Mount(ctx, provider, csiprovider.MountRequest{Attributes: a, Permission: 0o644})
+	observeMount(provider, err, r.now().Sub(start))
+	if err != nil {
+		if d := retryDelay(err); d > 0 {
+			r.limiters.pause(class, r.now().Add(d))
+		}
+		if serr := classFailure(class.Name, provider, err); serr != nil {
+			return mountResult{}, serr
+		}
+		return mountResult{plan: plan, err: err}, nil
+	}
+	got, serr := responseFiles(provider, resp)
+	if serr != nil {
+		return mountResult{}, serr
+	}
+	files = got
+	r.mounts.put(key, files, r.now())
+	return mountResult{plan: plan, files: files}, nil
 }
 
 // classFailure returns the pass-ending failure a Mount error means, or nil

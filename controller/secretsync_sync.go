@@ -54,6 +54,9 @@ type syncScope struct {
 	wrote bool
 	// retryAfter is the longest wait a failed Mount asked for.
 	retryAfter time.Duration
+	// retryItems is true when an item failed in a way worth retrying
+	// before the next poll (see retryable).
+	retryItems bool
 }
 
 // desiredSecret is the content the controller owns in a Secret.
@@ -115,7 +118,9 @@ func (r *SecretSyncReconciler) sync(ctx context.Context, s *syncScope) (serr *sy
 		}
 	}
 	if len(s.items) > 0 {
-		return partialSync(s.items)
+		serr := partialSync(s.items)
+		serr.transient = s.retryItems
+		return serr
 	}
 	return nil
 }
@@ -149,8 +154,28 @@ func (r *SecretSyncReconciler) observeSecret(ctx context.Context, s *syncScope) 
 				"It is left untouched. Delete it (kubectl delete secret -n %s %s) to let the controller create it.",
 			ss.Name, ssv1alpha1.ManagedLabel, ssv1alpha1.ManagedAnnotation, ss.Namespace, ss.Name)
 	}
+	if owner, ok := otherOwner(secret, ss); ok {
+		return fail(ssv1alpha1.ReasonInvalidClusterSecretAnnotationError, false, nil,
+			"Secret %q carries the managed label and annotation but is owned by %s, not by this SecretSync (uid %s), so it is not provably this SecretSync's. "+
+				"It is left untouched. Delete it (kubectl delete secret -n %s %s) to let the controller create it, or rename the SecretSync.",
+			ss.Name, owner, ss.UID, ss.Namespace, ss.Name)
+	}
 	s.existing = secret
 	return nil
+}
+
+// otherOwner describes the first ownerReference of a Secret that names an
+// object other than the SecretSync (another SecretSync, the same name with
+// another uid, or any other kind), and reports whether there is one. A
+// Secret without ownerReferences names no other owner.
+func otherOwner(secret *corev1.Secret, ss *ssv1alpha1.SecretSync) (string, bool) {
+	for _, ref := range secret.OwnerReferences {
+		if ref.UID == ss.UID && ref.Kind == "SecretSync" && ref.APIVersion == ssv1alpha1.GroupVersion.String() {
+			continue
+		}
+		return fmt.Sprintf("%s %q (apiVersion %s, uid %s)", ref.Kind, ref.Name, ref.APIVersion, ref.UID), true
+	}
+	return "", false
 }
 
 // readClass reads the SecretProviderClass the SecretSync names.
@@ -213,10 +238,12 @@ func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncErr
 
 	var items []itemStatus
 	var failures []string
+	retry := false
 	for _, item := range ss.Spec.SecretObject.Data {
 		res := resultFor(results, item.SourcePath)
 		if res.err != nil {
 			s.retryAfter = max(s.retryAfter, retryDelay(res.err))
+			retry = retry || retryable(res.err)
 			msg := providerMessage(res.err)
 			failures = append(failures, msg)
 			items = append(items, itemStatus{TargetKey: item.TargetKey, SourcePath: item.SourcePath, Status: "Failed", Error: msg})
@@ -239,11 +266,12 @@ func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncErr
 	}
 	if len(failures) > 0 {
 		if !r.PartialSync || len(failures) == len(items) {
-			return fail(ssv1alpha1.ReasonProviderError, true, nil,
+			return fail(ssv1alpha1.ReasonProviderError, retry, nil,
 				"provider %q failed to read %d of %d item(s) of SecretProviderClass %q; nothing was written: %s",
 				class.Spec.Provider, len(failures), len(items), class.Name, truncate(formatItemErrors(failures), maxMessageBytes-512))
 		}
 		s.items = items
+		s.retryItems = retry
 	}
 	if serr := checkCertificate(ss, desired, len(failures) > 0); serr != nil {
 		return serr

@@ -63,6 +63,9 @@ var (
 	k8s      client.Client
 	watcher  client.WithWatch
 	provider *staticProvider
+	// panics makes the controller's Mount calls panic, for the specs that
+	// show a defect inside a Mount stops nothing else.
+	panics = &mountPanics{left: map[string]int{}}
 )
 
 func TestController(t *testing.T) {
@@ -110,7 +113,8 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(provider.stop)
 	azure = startAzureWorld(socketDir)
 
-	providers := csiprovider.New(csiprovider.Options{SocketDir: socketDir, Timeout: 5 * time.Second})
+	providers := csiprovider.New(csiprovider.Options{SocketDir: socketDir, Timeout: 5 * time.Second,
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(panics.intercept)}})
 	DeferCleanup(providers.Close)
 
 	// The main controller polls every pollInterval and sees every namespace
@@ -246,6 +250,46 @@ func (p *staticProvider) Mount(_ context.Context, req *v1alpha1.MountRequest) (*
 		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: path, Version: "1"})
 	}
 	return resp, nil
+}
+
+// mountPanics panics inside the controller's next Mount calls for a
+// namespace, as a defect of the controller between the start and the end of
+// a Mount would.
+type mountPanics struct {
+	mu   sync.Mutex
+	left map[string]int // namespace -> Mount calls that panic
+}
+
+// arm makes the next n Mount calls for namespace ns panic.
+func (p *mountPanics) arm(ns string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.left[ns] = n
+}
+
+// remaining returns how many Mount calls for ns are still to panic.
+func (p *mountPanics) remaining(ns string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.left[ns]
+}
+
+func (p *mountPanics) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if m, ok := req.(*v1alpha1.MountRequest); ok {
+		attrs := map[string]string{}
+		_ = json.Unmarshal([]byte(m.GetAttributes()), &attrs)
+		ns := attrs["csi.storage.k8s.io/pod.namespace"]
+		p.mu.Lock()
+		n := p.left[ns]
+		if n > 0 {
+			p.left[ns] = n - 1
+		}
+		p.mu.Unlock()
+		if n > 0 {
+			panic("injected defect inside a Mount call")
+		}
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
 }
 
 // syncBuffer is a concurrency-safe log sink.

@@ -24,8 +24,15 @@ const tokenExpirationSeconds = 600
 // one is requested.
 const tokenRefreshFraction = 0.8
 
+// tokenRequestTimeout bounds one TokenRequest, which runs on a context of
+// its own: the checks waiting for it do not share the fate of the one that
+// started it.
+const tokenRequestTimeout = 30 * time.Second
+
 // tokenCache requests ServiceAccount tokens and reuses each until most of its
-// lifetime has passed. Tokens are held in memory only.
+// lifetime has passed. Tokens are held in memory only, and dropped once
+// expired, so the cache holds at most the ServiceAccounts used within one
+// token lifetime.
 type tokenCache struct {
 	client   client.Client
 	audience string
@@ -45,40 +52,70 @@ type cachedToken struct {
 
 // tokensAttribute returns the csi.storage.k8s.io/serviceAccount.tokens
 // attribute for the SecretSync's ServiceAccount: a JSON map from audience to
-// token and expiry, as the CSI driver passes it.
+// token and expiry, as the CSI driver passes it. Checks of SecretSyncs of one
+// ServiceAccount that need a token together share one TokenRequest; each
+// stops waiting for it when its own ctx ends, without cancelling it for the
+// others.
 func (c *tokenCache) tokensAttribute(ctx context.Context, ss *ssv1alpha1.SecretSync) (string, *syncError) {
 	key := tokenKey{namespace: ss.Namespace, name: ss.Spec.ServiceAccountName, audience: c.audience}
-	now := c.now()
 	c.mu.Lock()
 	t, ok := c.tokens[key]
 	c.mu.Unlock()
-	if !ok || now.After(t.refreshAt) {
-		// Checks of SecretSyncs of one ServiceAccount that miss together
-		// share one token request.
-		type answer struct {
-			status authenticationv1.TokenRequestStatus
-			serr   *syncError
-		}
-		v, _, _ := c.flight.Do(key.namespace+"/"+key.name+"/"+key.audience, func() (any, error) {
-			status, serr := c.request(ctx, ss)
-			return answer{status, serr}, nil
-		})
-		status, serr := v.(answer).status, v.(answer).serr
-		if serr != nil {
+	if !ok || c.now().After(t.refreshAt) {
+		var serr *syncError
+		if t, serr = c.refresh(ctx, key, ss); serr != nil {
 			return "", serr
 		}
-		issued := now
-		lifetime := status.ExpirationTimestamp.Sub(issued)
-		t = cachedToken{status: status, refreshAt: issued.Add(time.Duration(float64(lifetime) * tokenRefreshFraction))}
-		c.mu.Lock()
-		c.tokens[key] = t
-		c.mu.Unlock()
 	}
 	tokens, err := json.Marshal(map[string]authenticationv1.TokenRequestStatus{c.audience: t.status})
 	if err != nil {
 		return "", fail(ssv1alpha1.ReasonControllerInternalError, true, err, "encoding the ServiceAccount token failed: %v", err)
 	}
 	return string(tokens), nil
+}
+
+// refresh requests a token for key, or joins the request in flight for it,
+// and caches the result.
+func (c *tokenCache) refresh(ctx context.Context, key tokenKey, ss *ssv1alpha1.SecretSync) (cachedToken, *syncError) {
+	type answer struct {
+		token cachedToken
+		serr  *syncError
+	}
+	ch := c.flight.DoChan(key.namespace+"/"+key.name+"/"+key.audience, func() (any, error) {
+		// Its own context: the caller that started the request may be
+		// cancelled while others wait for the answer.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenRequestTimeout)
+		defer cancel()
+		issued := c.now()
+		status, serr := c.request(rctx, ss)
+		if serr != nil {
+			return answer{serr: serr}, nil
+		}
+		lifetime := status.ExpirationTimestamp.Sub(issued)
+		t := cachedToken{status: status, refreshAt: issued.Add(time.Duration(float64(lifetime) * tokenRefreshFraction))}
+		c.store(key, t, issued)
+		return answer{token: t}, nil
+	})
+	select {
+	case res := <-ch:
+		a := res.Val.(answer)
+		return a.token, a.serr
+	case <-ctx.Done():
+		return cachedToken{}, fail(ssv1alpha1.ReasonControllerSyncFailed, true, ctx.Err(),
+			"requesting a token for ServiceAccount %q did not finish: %v", ss.Spec.ServiceAccountName, ctx.Err())
+	}
+}
+
+// store caches t for key and drops the tokens that expired by now.
+func (c *tokenCache) store(key tokenKey, t cachedToken, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, old := range c.tokens {
+		if !now.Before(old.status.ExpirationTimestamp.Time) {
+			delete(c.tokens, k)
+		}
+	}
+	c.tokens[key] = t
 }
 
 // request creates a TokenRequest for the SecretSync's ServiceAccount.

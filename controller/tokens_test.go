@@ -168,3 +168,61 @@ func TestChecksOfOneServiceAccountShareOneTokenRequest(t *testing.T) {
 		t.Errorf("%d token requests for 8 simultaneous checks, want 1", requests)
 	}
 }
+
+func TestASharedTokenRequestOutlivesTheCancelledCheckThatStartedIt(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		SubResourceCreate: func(ctx context.Context, _ client.Client, _ string, _ client.Object, subResource client.Object, _ ...client.SubResourceCreateOption) error {
+			close(started)
+			select { // as the API client does: the request ends with its context
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			subResource.(*authenticationv1.TokenRequest).Status = authenticationv1.TokenRequestStatus{Token: "kvsync-canary-token", ExpirationTimestamp: metav1.NewTime(time.Now().Add(10 * time.Minute))}
+			return nil
+		},
+	}).Build()
+	cache := &tokenCache{client: c, audience: DefaultTokenAudience, now: time.Now, tokens: map[tokenKey]cachedToken{}}
+	ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "app"}, Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: "workload"}}
+
+	first, cancelFirst := context.WithCancel(context.Background())
+	firstDone := make(chan *syncError, 1)
+	go func() { _, serr := cache.tokensAttribute(first, ss); firstDone <- serr }()
+	<-started
+	waiterDone := make(chan *syncError, 1)
+	go func() { _, serr := cache.tokensAttribute(context.Background(), ss); waiterDone <- serr }()
+	time.Sleep(50 * time.Millisecond) // let the waiter join the request in flight
+
+	cancelFirst()
+	if serr := <-firstDone; serr == nil {
+		t.Error("the cancelled check got a token")
+	}
+	close(release)
+	if serr := <-waiterDone; serr != nil {
+		t.Fatalf("the check waiting for the shared request failed with its starter: %v", serr)
+	}
+}
+
+func TestTokensAreDroppedOnceExpiredSoTheCacheDoesNotGrowWithChurn(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		SubResourceCreate: func(_ context.Context, _ client.Client, _ string, _ client.Object, subResource client.Object, _ ...client.SubResourceCreateOption) error {
+			subResource.(*authenticationv1.TokenRequest).Status = authenticationv1.TokenRequestStatus{Token: "kvsync-canary-token", ExpirationTimestamp: metav1.NewTime(now.Add(600 * time.Second))}
+			return nil
+		},
+	}).Build()
+	cache := &tokenCache{client: c, audience: DefaultTokenAudience, now: func() time.Time { return now }, tokens: map[tokenKey]cachedToken{}}
+	for round := range 5 {
+		for i := range 100 {
+			ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("ns-%d-%d", round, i), Name: "app"}, Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: "workload"}}
+			if _, serr := cache.tokensAttribute(context.Background(), ss); serr != nil {
+				t.Fatal(serr)
+			}
+		}
+		now = now.Add(11 * time.Minute) // every namespace of the round is gone
+	}
+	if n := len(cache.tokens); n > 100 {
+		t.Errorf("the cache holds %d tokens after 5 rounds of 100 ServiceAccounts, want at most one round's 100", n)
+	}
+}
