@@ -101,8 +101,8 @@ type SharedVault struct {
 	// Limit is the vault's limit: Requests per Window seconds.
 	LimitRequests int     `json:"limitRequests"`
 	LimitWindow   float64 `json:"limitWindowSeconds"`
-	// Throttled are the 429 answers the vault gave while not forced to:
-	// from the start of the initial sync to the end of the steady state.
+	// Throttled are the 429 answers the vault gave while not forced to,
+	// over the steady-state window.
 	Throttled float64 `json:"throttled"`
 	// PeakPerSecond is the highest request rate the vault saw over a 10 s
 	// window, and MeanPerSecond the mean, from the initial sync on.
