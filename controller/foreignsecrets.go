@@ -99,13 +99,6 @@ func (f *foreignSecrets) track(key types.NamespacedName, blocked bool) {
 	}
 }
 
-// watching returns the number of foreign Secrets watched.
-func (f *foreignSecrets) watching() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.watches)
-}
-
 // watch follows the Secret key names until it is deleted, asking for a
 // check of the SecretSync on every change, or until ctx ends. A watch the
 // API server ends starts again from a fresh list.

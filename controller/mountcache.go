@@ -100,7 +100,7 @@ func (c *mountCache) wait(ctx context.Context, key mountKey, now time.Time) (map
 // that ends it with its files (nil on failure). The caller must call end on
 // every path, deferred, or checks waiting for the call wait until maxWait.
 // A call already in progress is left as is, and its end is not this
-// caller's. end may be called more than once; only the first counts.
+// caller's.
 func (c *mountCache) begin(key mountKey) (end func(files map[string][]byte)) {
 	if c == nil || c.ttl <= 0 {
 		return func(map[string][]byte) {}
@@ -112,15 +112,12 @@ func (c *mountCache) begin(key mountKey) (end func(files map[string][]byte)) {
 	}
 	f := &flight{done: make(chan struct{})}
 	c.flights[key] = f
-	var once sync.Once
 	return func(files map[string][]byte) {
-		once.Do(func() {
-			c.mu.Lock()
-			delete(c.flights, key)
-			c.mu.Unlock()
-			f.files = files
-			close(f.done)
-		})
+		c.mu.Lock()
+		delete(c.flights, key)
+		c.mu.Unlock()
+		f.files = files
+		close(f.done)
 	}
 }
 

@@ -340,9 +340,11 @@ var vaultStatus = regexp.MustCompile(`RESPONSE (\d{3})\b`)
 // retried: it waits for the next poll, or for a change of the SecretSync or
 // its class, which triggers a check at once.
 func retryable(err error) bool {
+	if objectFailure(err) {
+		return false
+	}
 	switch status.Code(err) {
-	case codes.NotFound, codes.PermissionDenied, codes.FailedPrecondition, codes.Unauthenticated,
-		codes.InvalidArgument, codes.OutOfRange, codes.Unimplemented, codes.AlreadyExists:
+	case codes.Unauthenticated, codes.InvalidArgument, codes.OutOfRange, codes.Unimplemented, codes.AlreadyExists:
 		return false
 	case codes.Unknown:
 		if m := vaultStatus.FindStringSubmatch(providerMessage(err)); m != nil {
