@@ -168,6 +168,11 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 			// the check runs again on the fresh one.
 			return ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
 		}
+		if apierrors.IsNotFound(err) {
+			// The SecretSync was deleted during the pass: there is no status
+			// left to write, and its deletion's own event cleans up.
+			return ctrl.Result{}, nil
+		}
 		r.event(ss, corev1.EventTypeWarning, ssv1alpha1.ReasonControllerSyncFailed,
 			"the SecretSync status could not be written: %s", apiMessage(err))
 		return ctrl.Result{}, fmt.Errorf("writing SecretSync status: %w", err)
