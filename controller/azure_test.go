@@ -238,6 +238,27 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 		Expect(summary.Items[1]["error"]).To(ContainSubstring("SecretDisabled"))
 	})
 
+	It("reports PartialSync with each item's error when the provider answers any failure with one codes.Unknown error for the whole Mount, as the upstream Azure provider does", Label("reason:PartialSync"), func() {
+		upstreamShaped.arm(a.ns)
+		a.set("a", "kvsync-canary-az-a1")
+		a.set("c", "kvsync-canary-az-c1")
+		a.class(ctx, "objectName: a\nobjectType: secret", "objectName: b\nobjectType: secret", "objectName: c\nobjectType: secret")
+		ss := a.secretSync("app", "key-a", "a", "key-b", "b", "key-c", "c")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonPartialSync)
+		Expect(getSecret(ctx, a.ns, "app").Data).To(Equal(map[string][]byte{"key-a": []byte("kvsync-canary-az-a1"), "key-c": []byte("kvsync-canary-az-c1")}))
+		var summary struct {
+			Items []map[string]string `json:"items"`
+		}
+		msg := latestCondition(getSecretSync(ctx, ss)).Message
+		Expect(json.Unmarshal([]byte(msg), &summary)).To(Succeed(), msg)
+		Expect(summary.Items).To(HaveLen(3))
+		Expect(summary.Items[0]).To(Equal(map[string]string{"targetKey": "key-a", "sourcePath": "a", "status": "Succeeded"}))
+		Expect(summary.Items[1]).To(And(HaveKeyWithValue("targetKey", "key-b"), HaveKeyWithValue("status", "Failed")))
+		Expect(summary.Items[1]["error"]).To(And(HavePrefix("failed to mount objects, error: "), ContainSubstring("SecretNotFound")))
+		Expect(summary.Items[2]).To(Equal(map[string]string{"targetKey": "key-c", "sourcePath": "c", "status": "Succeeded"}))
+	})
+
 	It("reports ProviderError and writes nothing when every item failed", Label("reason:ProviderError"), func() {
 		a.class(ctx, "objectName: missing\nobjectType: secret")
 		ss := a.secretSync("app", "k", "missing")
@@ -357,11 +378,21 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 	})
 
 	It("reports ControllerSpcError with the provider's message when it rejects the class parameters", Label("reason:ControllerSpcError"), func() {
+		a.classWith(ctx, map[string]string{"tenantID": "contoso.onmicrosoft.com"}, "objectName: db-password\nobjectType: secret")
+		ss := a.secretSync("app", "password", "db-password")
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonControllerSpcError)
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(ContainSubstring(`tenantID "contoso.onmicrosoft.com" is not a GUID`))
+	})
+
+	It("reports ControllerSpcError before any Mount when an azure class has no keyvaultName, whatever the provider would answer", Label("reason:ControllerSpcError"), func() {
+		upstreamShaped.arm(a.ns)
 		a.classWith(ctx, map[string]string{"keyvaultName": ""}, "objectName: db-password\nobjectType: secret")
 		ss := a.secretSync("app", "password", "db-password")
 		Expect(k8s.Create(ctx, ss)).To(Succeed())
 		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonControllerSpcError)
-		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(ContainSubstring("keyvaultName is not set"))
+		Expect(latestCondition(getSecretSync(ctx, ss)).Message).To(And(
+			ContainSubstring(`SecretProviderClass "azure-kv" cannot be read by provider "azure"`), ContainSubstring("keyvaultName is not set")))
 	})
 
 	It("writes a kubernetes.io/tls Secret from a certificate's tls.crt and tls.key", Label("reason:CreateSucceeded"), func() {

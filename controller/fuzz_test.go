@@ -47,8 +47,8 @@ func FuzzPlanMounts(f *testing.F) {
 		if plans.whole.objects == "" {
 			return
 		}
-		again, ok := parseClassObjects(plans.whole.objects)
-		if !ok || len(again) != len(plans.whole.roots) {
+		again, perr := parseClassObjects(plans.whole.objects)
+		if perr != nil || len(again) != len(plans.whole.roots) {
 			t.Fatalf("the planned objects parameter does not parse back: %q (%d objects for %d roots)", plans.whole.objects, len(again), len(plans.whole.roots))
 		}
 	})

@@ -11,8 +11,8 @@ import (
 // maxMountCacheTTL bounds how long a Mount result is shared.
 const maxMountCacheTTL = 10 * time.Second
 
-// splitTTL is how long a Mount call of several objects that failed for an
-// object's sake is replaced by one call per object.
+// splitTTL is how long a Mount call of several objects, some of which
+// failed alone while others did not, is replaced by one call per object.
 const splitTTL = 5 * time.Minute
 
 // mountKey identifies Mount calls that must return the same files: same
@@ -43,8 +43,8 @@ type mountCache struct {
 	// flights are the Mount calls in progress, which routine checks of the
 	// same call wait for instead of calling the provider too.
 	flights map[mountKey]*flight
-	// splits are the calls of several objects that failed for an object's
-	// sake, until when they are made one object at a time.
+	// splits are the calls of several objects some of which fail alone,
+	// until when they are made one object at a time.
 	splits map[mountKey]time.Time
 }
 
@@ -166,6 +166,16 @@ func (c *mountCache) markSplit(key mountKey, now time.Time) {
 		}
 	}
 	c.splits[key] = now.Add(splitTTL)
+}
+
+// unsplit makes the call for key whole again.
+func (c *mountCache) unsplit(key mountKey) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.splits, key)
 }
 
 // mountCacheTTL is the sharing window for a poll interval: half the

@@ -143,25 +143,34 @@ func TestAVaultThatAskedForARetryDelayIsHeldBackUntilThen(t *testing.T) {
 	}
 }
 
-func TestRetryDelaysAndObjectFailuresAreReadFromTheProvidersStatus(t *testing.T) {
+func TestRetryDelaysAndVaultWideFailuresAreReadFromTheProvidersAnswer(t *testing.T) {
 	throttled, _ := status.New(codes.ResourceExhausted, "Throttled").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(7 * time.Second)})
 	forever, _ := status.New(codes.Unavailable, "come back next year").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(365 * 24 * time.Hour)})
 	negative, _ := status.New(codes.Unavailable, "come back yesterday").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(-time.Hour)})
+	upstream := func(inner string) error {
+		return status.Error(codes.Unknown, "failed to mount objects, error: failed to get objectType:secret, objectName:b, objectVersion:: "+inner)
+	}
 	tests := []struct {
-		name   string
-		err    error
-		delay  time.Duration
-		object bool
+		name      string
+		err       error
+		delay     time.Duration
+		vaultWide bool
 	}{
-		{"a throttled vault with Retry-After", throttled.Err(), 7 * time.Second, false},
-		{"a provider asking for a year waits at most maxRetryDelay", forever.Err(), maxRetryDelay, false},
-		{"a negative delay is none", negative.Err(), 0, false},
-		{"an unavailable vault without one", status.Error(codes.Unavailable, "503"), 0, false},
-		{"a missing secret", status.Error(codes.NotFound, "SecretNotFound"), 0, true},
-		{"a role that does not cover one secret", status.Error(codes.PermissionDenied, "ForbiddenByRbac"), 0, true},
-		{"a disabled secret", status.Error(codes.FailedPrecondition, "SecretDisabled"), 0, true},
-		{"a vault that does not answer", status.Error(codes.DeadlineExceeded, "deadline"), 0, false},
-		{"a failed token exchange", status.Error(codes.Unauthenticated, "AADSTS70021"), 0, false},
+		{"a throttled vault with Retry-After", throttled.Err(), 7 * time.Second, true},
+		{"a provider asking for a year waits at most maxRetryDelay", forever.Err(), maxRetryDelay, true},
+		{"a negative delay is none", negative.Err(), 0, true},
+		{"an unavailable vault without one", status.Error(codes.Unavailable, "503"), 0, true},
+		{"a missing secret", status.Error(codes.NotFound, "SecretNotFound"), 0, false},
+		{"a role that does not cover one secret", status.Error(codes.PermissionDenied, "Forbidden"), 0, false},
+		{"a vault firewall, whatever the code", status.Error(codes.PermissionDenied, "ForbiddenByFirewall: client address is not authorized"), 0, true},
+		{"a disabled secret", status.Error(codes.FailedPrecondition, "SecretDisabled"), 0, false},
+		{"a vault that does not answer", status.Error(codes.DeadlineExceeded, "deadline"), 0, true},
+		{"a failed token exchange", status.Error(codes.Unauthenticated, "AADSTS70021"), 0, true},
+		{"the upstream provider's missing secret", upstream("GET https://v.vault.azure.net/secrets/b/\n--------\nRESPONSE 404: 404 Not Found\nERROR CODE: SecretNotFound"), 0, false},
+		{"the upstream provider's denied secret", upstream("GET https://v.vault.azure.net/secrets/b/\n--------\nRESPONSE 403: 403 Forbidden\nERROR CODE: Forbidden"), 0, false},
+		{"the upstream provider's firewall", upstream("RESPONSE 403: 403 Forbidden\nERROR CODE: Forbidden\nForbiddenByFirewall"), 0, true},
+		{"the upstream provider's failed token exchange", upstream("ClientAssertionCredential authentication failed\nRESPONSE 400\nAADSTS70021: No matching federated identity record found"), 0, true},
+		{"the upstream provider's unknown vault name", upstream("dial tcp: lookup v.vault.azure.net: no such host"), 0, true},
 		{"not a gRPC error", errors.New("socket closed"), 0, false},
 	}
 	for _, tt := range tests {
@@ -169,8 +178,8 @@ func TestRetryDelaysAndObjectFailuresAreReadFromTheProvidersStatus(t *testing.T)
 			if d := retryDelay(tt.err); d != tt.delay {
 				t.Errorf("retryDelay = %s, want %s", d, tt.delay)
 			}
-			if got := objectFailure(tt.err); got != tt.object {
-				t.Errorf("objectFailure = %v, want %v", got, tt.object)
+			if got := vaultWide(tt.err); got != tt.vaultWide {
+				t.Errorf("vaultWide = %v, want %v", got, tt.vaultWide)
 			}
 		})
 	}

@@ -58,43 +58,56 @@ type mountResult struct {
 type classObject struct {
 	raw  string
 	root string
+	// objectType, objectFormat and objectEncoding are the entry's fields,
+	// trimmed, for the checks of azure classes.
+	objectType, objectFormat, objectEncoding string
 }
 
 // parseClassObjects returns the entries of an "array:" objects parameter,
-// or false when the parameter is absent, not in that form, or has two
-// entries writing one file: the class is then passed to the provider as it
-// is, and the provider says what is wrong with it.
-func parseClassObjects(objects string) ([]classObject, bool) {
+// or an error that says why the parameter is not a list of objects the
+// controller can plan Mounts for: absent, not YAML with an array of
+// strings, an entry without an objectName, or two entries writing one file.
+func parseClassObjects(objects string) ([]classObject, error) {
 	if strings.TrimSpace(objects) == "" {
-		return nil, false
+		return nil, errors.New("objects is not set")
 	}
 	var list struct {
 		Array []string `json:"array"`
 	}
-	if err := yaml.Unmarshal([]byte(objects), &list); err != nil || len(list.Array) == 0 {
-		return nil, false
+	if err := yaml.Unmarshal([]byte(objects), &list); err != nil {
+		return nil, fmt.Errorf("objects is not valid YAML with an array of strings: %w", err)
+	}
+	if len(list.Array) == 0 {
+		return nil, errors.New("objects has no entries under array")
 	}
 	out := make([]classObject, 0, len(list.Array))
-	roots := map[string]bool{}
-	for _, raw := range list.Array {
+	roots := map[string]int{}
+	for i, raw := range list.Array {
 		var o struct {
-			Name  string `json:"objectName"`
-			Alias string `json:"objectAlias"`
+			Name     string `json:"objectName"`
+			Alias    string `json:"objectAlias"`
+			Type     string `json:"objectType"`
+			Format   string `json:"objectFormat"`
+			Encoding string `json:"objectEncoding"`
 		}
-		if err := yaml.Unmarshal([]byte(raw), &o); err != nil || o.Name == "" {
-			return nil, false
+		if err := yaml.Unmarshal([]byte(raw), &o); err != nil {
+			return nil, fmt.Errorf("objects entry %d is not valid YAML: %w", i, err)
+		}
+		if strings.TrimSpace(o.Name) == "" {
+			return nil, fmt.Errorf("objects entry %d has no objectName", i)
 		}
 		root := strings.TrimSpace(o.Alias)
 		if root == "" {
 			root = strings.TrimSpace(o.Name)
 		}
-		if roots[root] {
-			return nil, false // two entries write one file
+		if j, dup := roots[root]; dup {
+			return nil, fmt.Errorf("objects entries %d and %d both write file %q: set objectAlias on one of them", j, i, root)
 		}
-		roots[root] = true
-		out = append(out, classObject{raw: raw, root: root})
+		roots[root] = i
+		out = append(out, classObject{raw: raw, root: root, objectType: strings.TrimSpace(o.Type),
+			objectFormat: strings.TrimSpace(o.Format), objectEncoding: strings.TrimSpace(o.Encoding)})
 	}
-	return out, true
+	return out, nil
 }
 
 // sourceRoot returns the object path a sourcePath reads: name of name/0,
@@ -169,8 +182,10 @@ func (c *planCache) plan(ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderC
 // in the "array:" form, only the objects the SecretSync reads are asked for.
 // Otherwise one call passes the class's parameters as they are.
 func planMounts(ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, partial bool) (mountPlans, *syncError) {
-	entries, ok := parseClassObjects(class.Spec.Parameters[objectsParameter])
-	if !ok {
+	entries, err := parseClassObjects(class.Spec.Parameters[objectsParameter])
+	if err != nil {
+		// Not a list the controller can plan for: the class goes to the
+		// provider as it is, and the provider says what is wrong with it.
 		return mountPlans{}, nil
 	}
 	byRoot := map[string]classObject{}
@@ -192,18 +207,18 @@ func planMounts(ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, par
 			used = append(used, e)
 		}
 	}
-	whole, err := objectsPlan(used)
-	if err != nil {
-		return mountPlans{}, err
+	whole, serr := objectsPlan(used)
+	if serr != nil {
+		return mountPlans{}, serr
 	}
 	plans := mountPlans{whole: whole}
 	if !partial || len(used) < 2 {
 		return plans, nil
 	}
 	for _, e := range used {
-		plan, err := objectsPlan([]classObject{e})
-		if err != nil {
-			return mountPlans{}, err
+		plan, serr := objectsPlan([]classObject{e})
+		if serr != nil {
+			return mountPlans{}, serr
 		}
 		plans.each = append(plans.each, plan)
 	}
@@ -340,11 +355,9 @@ var vaultStatus = regexp.MustCompile(`RESPONSE (\d{3})\b`)
 // retried: it waits for the next poll, or for a change of the SecretSync or
 // its class, which triggers a check at once.
 func retryable(err error) bool {
-	if objectFailure(err) {
-		return false
-	}
 	switch status.Code(err) {
-	case codes.Unauthenticated, codes.InvalidArgument, codes.OutOfRange, codes.Unimplemented, codes.AlreadyExists:
+	case codes.NotFound, codes.PermissionDenied, codes.FailedPrecondition,
+		codes.Unauthenticated, codes.InvalidArgument, codes.OutOfRange, codes.Unimplemented, codes.AlreadyExists:
 		return false
 	case codes.Unknown:
 		if m := vaultStatus.FindStringSubmatch(providerMessage(err)); m != nil {
@@ -355,57 +368,111 @@ func retryable(err error) bool {
 	return true
 }
 
-// objectFailure reports whether a Mount error is about one object (missing,
-// disabled, denied, unreadable) rather than the vault or the path to it, so
-// that asking for the objects one by one may tell which fail.
-func objectFailure(err error) bool {
-	switch status.Code(err) {
-	case codes.NotFound, codes.PermissionDenied, codes.FailedPrecondition:
+// vaultWideMarkers are words of a provider's message that name a failure
+// every object of the vault meets alike: the vault's network rules, the
+// identity's token exchange, throttling, a name that does not resolve.
+var vaultWideMarkers = []string{"ForbiddenByFirewall", "ForbiddenByConnection", "AADSTS", "RESPONSE 401", "RESPONSE 429", "no such host"}
+
+// vaultWide reports whether a Mount failure is one every object of the
+// vault would meet alike, so that reading the objects one by one would only
+// repeat it: the provider or the vault did not answer in time or at all,
+// the identity could not authenticate, the vault throttled or asked to be
+// retried later, or its network rules refused the caller. Any other
+// failure, whatever its code or wording, may be one object's: providers
+// differ (the upstream Azure provider answers every failure with
+// codes.Unknown and the first failed object's error).
+func vaultWide(err error) bool {
+	if retryDelay(err) > 0 {
 		return true
 	}
-	return false
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Unauthenticated, codes.ResourceExhausted:
+		return true
+	}
+	msg := providerMessage(err)
+	return slices.ContainsFunc(vaultWideMarkers, func(m string) bool { return strings.Contains(msg, m) })
 }
 
-// mountAll runs a pass's Mount calls: the whole call, and, when it fails
-// for an object's sake (objectFailure) and partial sync may write the rest,
-// one call per object. A whole call that failed so is not tried again for splitTTL:
-// passes go per object at once.
+// maxObjectMounts bounds the per-object Mount calls of one pass in flight.
+const maxObjectMounts = 8
+
+// mountAll runs a pass's Mount calls: the whole call, and, when it fails in
+// a way that may be one object's (not vaultWide) and partial sync may write
+// the rest, one call per object, so that each item gets its own outcome.
+// All of them share one Mount deadline: the pass reports within it whatever
+// the provider's own retries. While some objects fail and others do not,
+// later passes go per object at once, for splitTTL.
 func (r *SecretSyncReconciler) mountAll(ctx context.Context, ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, attrs map[string]string, plans mountPlans, shared bool) ([]mountResult, *syncError) {
 	if len(plans.each) == 0 {
-		return r.mount(ctx, ss, class, attrs, []mountPlan{plans.whole}, shared)
+		res, serr := r.mountOne(ctx, ss, class, attrs, plans.whole, shared)
+		if serr != nil {
+			return nil, serr
+		}
+		return []mountResult{res}, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.Providers.Timeout())
+	defer cancel()
 	key := r.mountKey(ss, class, plans.whole)
 	if !r.mounts.split(key, r.now()) {
-		results, serr := r.mount(ctx, ss, class, attrs, []mountPlan{plans.whole}, shared)
-		if serr != nil || results[0].err == nil || !objectFailure(results[0].err) {
-			return results, serr
+		res, serr := r.mountOne(ctx, ss, class, attrs, plans.whole, shared)
+		if serr != nil {
+			return nil, serr
 		}
-		r.mounts.markSplit(key, r.now())
+		if res.err == nil || vaultWide(res.err) || ctx.Err() != nil {
+			return []mountResult{res}, nil
+		}
 	}
-	return r.mount(ctx, ss, class, attrs, plans.each, shared)
+	results, serr := r.mountEach(ctx, ss, class, attrs, plans.each, shared)
+	if serr != nil {
+		return nil, serr
+	}
+	failed := 0
+	for _, res := range results {
+		if res.err != nil {
+			failed++
+		}
+	}
+	if failed > 0 && failed < len(results) {
+		r.mounts.markSplit(key, r.now())
+	} else {
+		r.mounts.unsplit(key)
+	}
+	return results, nil
+}
+
+// mountEach runs the per-object plans, at most maxObjectMounts at a time,
+// and returns their results in order. A failure that ends the pass (see
+// mountOne) ends it; a panic in one call is a ControllerInternalError.
+func (r *SecretSyncReconciler) mountEach(ctx context.Context, ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, attrs map[string]string, plans []mountPlan, shared bool) ([]mountResult, *syncError) {
+	results := make([]mountResult, len(plans))
+	serrs := make([]*syncError, len(plans))
+	slots := make(chan struct{}, maxObjectMounts)
+	var wg sync.WaitGroup
+	for i, plan := range plans {
+		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					serrs[i] = recovered(p)
+				}
+			}()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			results[i], serrs[i] = r.mountOne(ctx, ss, class, attrs, plan, shared)
+		})
+	}
+	wg.Wait()
+	for _, serr := range serrs {
+		if serr != nil {
+			return nil, serr
+		}
+	}
+	return results, nil
 }
 
 // mountKey identifies a plan's Mount call for the SecretSync.
 func (r *SecretSyncReconciler) mountKey(ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, plan mountPlan) mountKey {
 	return mountKey{provider: string(class.Spec.Provider), class: class.UID, generation: class.Generation, namespace: ss.Namespace,
 		serviceAccount: ss.Spec.ServiceAccountName, objects: plan.objects}
-}
-
-// mount runs the plans, in order, and returns their results. Failures that
-// concern the class or the controller rather than the objects end the pass.
-// When shared is true, a result another SecretSync got for the same call
-// moments ago, or is getting now, is used instead of calling the provider
-// again.
-func (r *SecretSyncReconciler) mount(ctx context.Context, ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderClass, attrs map[string]string, plans []mountPlan, shared bool) ([]mountResult, *syncError) {
-	results := make([]mountResult, 0, len(plans))
-	for _, plan := range plans {
-		res, serr := r.mountOne(ctx, ss, class, attrs, plan, shared)
-		if serr != nil {
-			return nil, serr
-		}
-		results = append(results, res)
-	}
-	return results, nil
 }
 
 // mountOne runs one plan's Mount call, or, when shared is true, takes the

@@ -101,13 +101,13 @@ func fail(reason string, transient bool, err error, format string, args ...any) 
 func (r *SecretSyncReconciler) sync(ctx context.Context, s *syncScope) (serr *syncError) {
 	defer func() {
 		if p := recover(); p != nil {
-			serr = fail(ssv1alpha1.ReasonControllerInternalError, true, nil,
-				"the controller hit an internal error (recovered panic: %v); report it with the controller logs", p)
+			serr = recovered(p)
 		}
 	}()
 	steps := []func(context.Context, *syncScope) *syncError{
 		r.observeSecret,
 		r.readClass,
+		r.checkClass,
 		r.checkSpec,
 		r.fetch,
 		r.applySecret,
@@ -123,6 +123,12 @@ func (r *SecretSyncReconciler) sync(ctx context.Context, s *syncScope) (serr *sy
 		return serr
 	}
 	return nil
+}
+
+// recovered is the outcome of a pass that recovered panic p.
+func recovered(p any) *syncError {
+	return fail(ssv1alpha1.ReasonControllerInternalError, true, nil,
+		"the controller hit an internal error (recovered panic: %v); report it with the controller logs", p)
 }
 
 // observeSecret finds the Secret of the SecretSync and refuses to go on when

@@ -2,7 +2,11 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"path"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -73,4 +77,93 @@ func (r *SecretSyncReconciler) checkSpec(_ context.Context, s *syncScope) *syncE
 		}
 	}
 	return nil
+}
+
+// azureProvider is the provider name of Azure Key Vault classes.
+const azureProvider = "azure"
+
+// azureVaultName is what the Azure provider accepts as keyvaultName: 3 to
+// 24 letters, digits and hyphens (Key Vault's own rule is stricter).
+var azureVaultName = regexp.MustCompile(`^[-A-Za-z0-9]{3,24}$`)
+
+// checkClass refuses, before any Mount, a class of the azure provider that
+// no Azure provider can read with the controller's workload identity
+// token: the upstream provider and kvsync's both refuse it, but one answers
+// with a message of its own for the whole Mount, so the controller says it
+// the same way whichever runs. Other providers' classes are theirs to check.
+func (r *SecretSyncReconciler) checkClass(_ context.Context, s *syncScope) *syncError {
+	class := s.class
+	if class.Spec.Provider != azureProvider {
+		return nil
+	}
+	if problem := azureClassProblem(class.Spec.Parameters, s.secretSync.Spec.ServiceAccountName); problem != "" {
+		return fail(ssv1alpha1.ReasonControllerSpcError, false, nil,
+			"SecretProviderClass %q cannot be read by provider %q: %s", class.Name, azureProvider, problem)
+	}
+	return nil
+}
+
+// azureClassProblem returns what is wrong with the parameters of an azure
+// class, and how to fix it, or "" when nothing the controller can tell is.
+func azureClassProblem(params map[string]string, serviceAccount string) string {
+	vault := strings.TrimSpace(params["keyvaultName"])
+	tenant := strings.TrimSpace(params["tenantID"])
+	if tenant == "" {
+		tenant = strings.TrimSpace(params["tenantId"])
+	}
+	otherIdentity := false
+	for _, p := range []string{"usePodIdentity", "useVMManagedIdentity"} {
+		if v, _ := strconv.ParseBool(strings.TrimSpace(params[p])); v {
+			otherIdentity = true
+		}
+	}
+	switch {
+	case vault == "":
+		return "parameter keyvaultName is not set: set it to the key vault's name (the <name> of https://<name>.vault.azure.net)"
+	case !azureVaultName.MatchString(vault):
+		return fmt.Sprintf("keyvaultName %q is not a valid key vault name (3 to 24 letters, digits and hyphens): set it to the <name> of https://<name>.vault.azure.net", vault)
+	case tenant == "":
+		return "parameter tenantID is not set: set it to the directory (tenant) ID of the key vault"
+	case strings.TrimSpace(params["clientID"]) == "" && !otherIdentity:
+		return fmt.Sprintf("parameter clientID is not set: set it to the client ID of the managed identity federated with ServiceAccount %q (workload identity)", serviceAccount)
+	}
+	objects, err := parseClassObjects(params[objectsParameter])
+	if err != nil {
+		return fmt.Sprintf("%v. List the objects as objects: |\\n  array:\\n    - |\\n      objectName: <name>\\n      objectType: secret", err)
+	}
+	for i, o := range objects {
+		if problem := azureObjectProblem(o); problem != "" {
+			return fmt.Sprintf("objects entry %d (file %q): %s", i, o.root, problem)
+		}
+	}
+	return ""
+}
+
+// azureObjectProblem returns what is wrong with one entry of an azure
+// class's objects, or "".
+func azureObjectProblem(o classObject) string {
+	typ := strings.ToLower(o.objectType)
+	switch typ {
+	case "secret", "key", "cert":
+	case "":
+		return "objectType is not set: use secret, key or cert"
+	default:
+		return fmt.Sprintf("objectType %q is not supported: use secret, key or cert", o.objectType)
+	}
+	switch format := strings.ToLower(o.objectFormat); {
+	case format != "" && format != "pem" && format != "pfx":
+		return fmt.Sprintf("objectFormat %q is not supported: use pem or pfx", o.objectFormat)
+	case format == "pfx" && typ != "secret":
+		return "objectFormat pfx is only for objectType secret (a certificate's PKCS#12 secret)"
+	}
+	switch enc := strings.ToLower(o.objectEncoding); {
+	case enc != "" && enc != "utf-8" && enc != "base64" && enc != "hex":
+		return fmt.Sprintf("objectEncoding %q is not supported: use utf-8, base64 or hex", o.objectEncoding)
+	case enc != "" && typ != "secret":
+		return "objectEncoding is only for objectType secret"
+	}
+	if path.IsAbs(o.root) || slices.Contains(strings.Split(o.root, "/"), "..") {
+		return "the file name (objectAlias, or objectName) must be a relative path without '..'"
+	}
+	return ""
 }

@@ -21,6 +21,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -66,6 +68,9 @@ var (
 	// panics makes the controller's Mount calls panic, for the specs that
 	// show a defect inside a Mount stops nothing else.
 	panics = &mountPanics{left: map[string]int{}}
+	// upstreamShaped answers failed Mounts as the upstream Azure provider
+	// does, for the namespaces of the specs that ask for it.
+	upstreamShaped = &upstreamErrors{}
 )
 
 func TestController(t *testing.T) {
@@ -114,7 +119,7 @@ var _ = BeforeSuite(func() {
 	azure = startAzureWorld(socketDir)
 
 	providers := csiprovider.New(csiprovider.Options{SocketDir: socketDir, Timeout: 5 * time.Second,
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(panics.intercept)}})
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(panics.intercept, upstreamShaped.intercept)}})
 	DeferCleanup(providers.Close)
 
 	// The main controller polls every pollInterval and sees every namespace
@@ -290,6 +295,31 @@ func (p *mountPanics) intercept(ctx context.Context, method string, req, reply a
 		}
 	}
 	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// upstreamErrors rewrites, for the namespaces it is armed for, every failed
+// Mount as the upstream Azure provider answers one: a single codes.Unknown
+// error for the whole Mount, "failed to mount objects, error: " and the
+// first failure, whatever failed and however many objects did.
+type upstreamErrors struct {
+	namespaces sync.Map // namespace -> struct{}
+}
+
+// arm rewrites the failed Mounts for namespace ns from now on.
+func (u *upstreamErrors) arm(ns string) { u.namespaces.Store(ns, struct{}{}) }
+
+func (u *upstreamErrors) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	m, ok := req.(*v1alpha1.MountRequest)
+	if err == nil || !ok {
+		return err
+	}
+	attrs := map[string]string{}
+	_ = json.Unmarshal([]byte(m.GetAttributes()), &attrs)
+	if _, armed := u.namespaces.Load(attrs["csi.storage.k8s.io/pod.namespace"]); !armed {
+		return err
+	}
+	return status.Error(codes.Unknown, "failed to mount objects, error: "+status.Convert(err).Message())
 }
 
 // syncBuffer is a concurrency-safe log sink.
