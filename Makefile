@@ -75,10 +75,13 @@ test: vet check-tracked ## Run all tests, on envtest for integration suites.
 	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) test -race -count=1 ./... 2>&1 | tee $(REPORTS)/test.log
 
 .PHONY: conformance
-conformance: ## Run every scenario on envtest with fakevault, the provider and the controller in process.
+conformance: ## Run the scenarios on envtest in process: core+extended against kvsync, then core against kvsync's controller with the upstream-shaped Azure provider double.
 	@mkdir -p $(ARTIFACTS)
 	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)/embedded" $(GINKGO) $(GINKGO_PROCS) \
 		--junit-report=junit.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
+	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)/upstream-shaped" \
+		KVSYNC_CONFORMANCE_PROVIDER=upstream-shaped KVSYNC_CONFORMANCE_PROFILES=core $(GINKGO) $(GINKGO_PROCS) \
+		--junit-report=junit-upstream-shaped.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
 
 .PHONY: conformance-external
 conformance-external: ## Run the scenarios with the controller, provider and fakevault as separate processes.

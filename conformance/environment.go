@@ -36,6 +36,7 @@ import (
 
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/conformance/upstreamprovider"
 	"github.com/kvsync/kvsync/controller"
 	"github.com/kvsync/kvsync/controller/csiprovider"
 	"github.com/kvsync/kvsync/fakevault"
@@ -58,7 +59,20 @@ type Options struct {
 	// TokenLifetime is the lifetime of the access tokens the fake Entra ID
 	// issues (embedded mode); zero means an hour, as Entra ID's.
 	TokenLifetime time.Duration
+	// Provider is the Azure provider on azure.sock (embedded mode):
+	// ProviderKvsync (the default) or ProviderUpstreamShaped.
+	Provider string
 }
+
+// The Azure providers the embedded mode can run.
+const (
+	// ProviderKvsync is kvsync's Azure provider (package provider).
+	ProviderKvsync = "kvsync"
+	// ProviderUpstreamShaped is the double of the upstream Azure provider
+	// (package upstreamprovider), which answers as the provider the SSE
+	// ships does.
+	ProviderUpstreamShaped = "upstream-shaped"
+)
 
 // Environment is the world scenarios run in: envtest, fakevault with a
 // fault injector on its seams, the Azure provider on a real unix socket and
@@ -74,6 +88,19 @@ type Environment struct {
 	PollInterval time.Duration
 	// Mode is embedded or external.
 	Mode string
+	// MountDeadline is the controller's deadline for one Mount (its
+	// --provider-timeout): a check reports within it, whatever the
+	// provider does, so it bounds how long a step's expectation may take.
+	MountDeadline time.Duration
+	// Profiles are the conformance profiles under test (scenarios.Core,
+	// scenarios.Extended); scenarios of other profiles are skipped and
+	// the checks of kvsync's own wording and the doctor run only with
+	// scenarios.Extended.
+	Profiles []string
+	// AzureProvider names the Azure provider under test where the suite
+	// runs it: ProviderKvsync or ProviderUpstreamShaped; empty when the
+	// suite does not know it (an existing cluster).
+	AzureProvider string
 	// ProviderProxy says the provider reaches the fake through fakevault's
 	// CONNECT proxy, which resolves names itself: DNS faults then show as
 	// 502 Bad Gateway, and their scenarios are skipped.
@@ -119,7 +146,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if err := e.startFake(ctx, cfg, opts.TokenLifetime); err != nil {
 		return nil, err
 	}
-	if err := e.startProvider(dir, opts.Log, e.World.(inProcess)); err != nil {
+	if err := e.startProvider(dir, opts.Log, opts.Provider, e.World.(inProcess)); err != nil {
 		return nil, err
 	}
 	if err := e.startController(ctx, cfg, scheme, dir, opts); err != nil {
@@ -305,18 +332,32 @@ func issuer(ctx context.Context, cfg *rest.Config) (string, []byte, error) {
 	return discovery.Issuer, jwks, nil
 }
 
-// startProvider serves kvsync's Azure provider, behind the provider faults,
-// on <dir>/azure.sock; it reaches fakevault through the injector's dialer.
-func (e *Environment) startProvider(dir string, log io.Writer, w inProcess) error {
+// startProvider serves the Azure provider named by which (kvsync's by
+// default, or the upstream-shaped double), behind the provider faults, on
+// <dir>/azure.sock; it reaches fakevault through the injector's dialer.
+func (e *Environment) startProvider(dir string, log io.Writer, which string, w inProcess) error {
 	transport := w.fake.Transport()
 	transport.DialContext = w.inj.Dialer(w.fake.DialContext)
 	// Closing the idle connections also ends the dials still held by
 	// blackhole faults, as on a real transport.
 	e.stops = append(e.stops, func() error { transport.CloseIdleConnections(); return nil })
-	srv, err := provider.New(provider.Options{SocketDir: dir, MountTimeout: 3 * time.Second,
-		Transport: &http.Client{Transport: transport}, Logger: slog.New(slog.NewTextHandler(log, nil))})
-	if err != nil {
-		return err
+	var srv v1alpha1.CSIDriverProviderServer
+	switch which {
+	case "", ProviderKvsync:
+		kv, err := provider.New(provider.Options{SocketDir: dir, MountTimeout: 3 * time.Second,
+			Transport: &http.Client{Transport: transport}, Logger: slog.New(slog.NewTextHandler(log, nil))})
+		if err != nil {
+			return err
+		}
+		srv = kv
+	case ProviderUpstreamShaped:
+		srv = upstreamprovider.New(upstreamprovider.Options{Transport: &http.Client{Transport: transport}})
+	default:
+		return fmt.Errorf("unknown provider %q: use %s or %s", which, ProviderKvsync, ProviderUpstreamShaped)
+	}
+	e.AzureProvider = which
+	if which == "" {
+		e.AzureProvider = ProviderKvsync
 	}
 	lis, err := net.Listen("unix", filepath.Join(dir, provider.Name+".sock"))
 	if err != nil {
@@ -341,7 +382,15 @@ func (e *Environment) startController(ctx context.Context, cfg *rest.Config, sch
 	if err != nil {
 		return err
 	}
-	providers := csiprovider.New(csiprovider.Options{SocketDir: dir, Timeout: 5 * time.Second})
+	// Against kvsync's provider, which ends every Mount after 3 s, the
+	// Mount deadline is short to keep the suite fast; against the
+	// upstream-shaped double, which retries inside the Mount as upstream
+	// does, it is the controller's documented default.
+	e.MountDeadline = 5 * time.Second
+	if e.AzureProvider == ProviderUpstreamShaped {
+		e.MountDeadline = csiprovider.DefaultTimeout
+	}
+	providers := csiprovider.New(csiprovider.Options{SocketDir: dir, Timeout: e.MountDeadline})
 	e.stops = append(e.stops, providers.Close)
 	r := &controller.SecretSyncReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Providers: providers,

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/kvsync/kvsync/controller/csiprovider"
 	"github.com/kvsync/kvsync/deploy"
 	"github.com/kvsync/kvsync/fakevault"
 	"github.com/kvsync/kvsync/faults"
@@ -59,7 +60,7 @@ type ExternalOptions struct {
 // with ExternalOptions.ProviderFaults.
 func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, err error) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(opts.Log)))
-	e := &Environment{PollInterval: opts.PollInterval, Mode: "external", ProviderProxy: true}
+	e := &Environment{PollInterval: opts.PollInterval, Mode: "external", ProviderProxy: true, MountDeadline: csiprovider.DefaultTimeout}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.Stop())
@@ -381,6 +382,9 @@ type ClusterOptions struct {
 	// FakevaultAdmin is the URL of the fakevault admin API the cluster's
 	// provider reaches the fake through (DNS and CA bundle, or the proxy).
 	FakevaultAdmin string
+	// MountDeadline is the deployed controller's deadline for one Mount;
+	// zero means kvsync's default (csiprovider.DefaultTimeout).
+	MountDeadline time.Duration
 	// PollInterval is the deployed controller's poll interval; scenarios
 	// that wait for a poll need it short (2s).
 	PollInterval time.Duration
@@ -412,7 +416,11 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Environment, error
 	if err != nil {
 		return nil, err
 	}
-	e := &Environment{Client: c, Config: cfg, World: w, Issuer: iss, PollInterval: opts.PollInterval, Mode: "cluster", ProviderProxy: opts.ProviderProxy}
+	e := &Environment{Client: c, Config: cfg, World: w, Issuer: iss, PollInterval: opts.PollInterval, Mode: "cluster", ProviderProxy: opts.ProviderProxy,
+		MountDeadline: opts.MountDeadline}
+	if e.MountDeadline == 0 {
+		e.MountDeadline = csiprovider.DefaultTimeout
+	}
 	if opts.MetricsURL != "" {
 		e.Metrics = func() (string, error) { return httpGet(opts.MetricsURL) }
 	}

@@ -17,19 +17,37 @@ import (
 
 // Report is the typed outcome of a conformance run.
 type Report struct {
-	Implementation string            `json:"implementation"`
-	Mode           string            `json:"mode"`
-	Versions       map[string]string `json:"versions"`
-	Started        time.Time         `json:"started"`
-	Duration       time.Duration     `json:"duration"`
-	Summary        string            `json:"summary"`
-	Reasons        []ReasonResult    `json:"reasons"`
-	Scenarios      []Result          `json:"scenarios"`
+	// Implementation names what was under test: the SecretSync controller
+	// and the Azure provider.
+	Implementation string `json:"implementation"`
+	// Profiles are the conformance profiles run (core, extended).
+	Profiles []string          `json:"profiles"`
+	Mode     string            `json:"mode"`
+	Versions map[string]string `json:"versions"`
+	Started  time.Time         `json:"started"`
+	Duration time.Duration     `json:"duration"`
+	Summary  string            `json:"summary"`
+	// Verdict is "conformant" when every documented reason has a passing
+	// scenario, else it names the reasons that were not covered.
+	Verdict   string         `json:"verdict"`
+	Reasons   []ReasonResult `json:"reasons"`
+	Scenarios []Result       `json:"scenarios"`
+}
+
+// ReportOptions describe a run.
+type ReportOptions struct {
+	Mode           string
+	Implementation string
+	Profiles       []string
+	// Kubernetes is the API server's version, as it reports it.
+	Kubernetes string
+	Started    time.Time
 }
 
 // ReasonResult is the outcome of one documented reason: Passed when every
-// scenario expecting it passed, Failed when one failed, Missing when none
-// expects it.
+// scenario expecting it that ran passed and one did, Failed when one
+// failed, Not covered when none ran (every scenario expecting it was
+// skipped, or none expects it).
 type ReasonResult struct {
 	Reason    string   `json:"reason"`
 	Meaning   string   `json:"meaning"`
@@ -37,10 +55,18 @@ type ReasonResult struct {
 	Result    string   `json:"result"`
 }
 
+// Outcomes of a reason.
+const (
+	ReasonPassed     = "Passed"
+	ReasonFailed     = "Failed"
+	ReasonNotCovered = "Not covered"
+)
+
 // NewReport builds the report of results.
-func NewReport(mode string, started time.Time, results []Result) Report {
-	r := Report{Implementation: "kvsync", Mode: mode, Started: started, Duration: time.Since(started).Round(time.Second),
-		Versions: map[string]string{"go": runtime.Version(), "kubernetes": "v1.37.2 (envtest)"}, Scenarios: results}
+func NewReport(opts ReportOptions, results []Result) Report {
+	r := Report{Implementation: opts.Implementation, Profiles: opts.Profiles, Mode: opts.Mode, Started: opts.Started,
+		Duration: time.Since(opts.Started).Round(time.Second),
+		Versions: map[string]string{"go": runtime.Version(), "kubernetes": opts.Kubernetes}, Scenarios: results}
 	passed, skipped := 0, 0
 	for _, res := range results {
 		switch {
@@ -53,7 +79,7 @@ func NewReport(mode string, started time.Time, results []Result) Report {
 	covered := 0
 	for _, reason := range scenarios.Reasons {
 		doc, _ := troubleshoot.LookupReason(reason)
-		rr := ReasonResult{Reason: reason, Meaning: doc.Meaning, Result: "Missing"}
+		rr := ReasonResult{Reason: reason, Meaning: doc.Meaning, Result: ReasonNotCovered}
 		for _, res := range results {
 			if !slices.Contains(res.Reasons, reason) {
 				continue
@@ -61,30 +87,33 @@ func NewReport(mode string, started time.Time, results []Result) Report {
 			rr.Scenarios = append(rr.Scenarios, res.Scenario)
 			switch {
 			case res.Skipped != "":
-				if rr.Result == "Missing" {
-					rr.Result = "Skipped"
-				}
+				// A skipped scenario covers nothing.
 			case !res.Passed:
-				rr.Result = "Failed"
-			case rr.Result == "Missing" || rr.Result == "Skipped":
-				rr.Result = "Passed"
+				rr.Result = ReasonFailed
+			case rr.Result == ReasonNotCovered:
+				rr.Result = ReasonPassed
 			}
 		}
-		if rr.Result == "Passed" {
+		if rr.Result == ReasonPassed {
 			covered++
 		}
 		r.Reasons = append(r.Reasons, rr)
 	}
-	r.Summary = fmt.Sprintf("%s: %d/%d scenarios passed, %d skipped, %d/%d reasons covered", mode, passed, len(results)-skipped, skipped, covered, len(scenarios.Reasons))
+	r.Summary = fmt.Sprintf("%s, %s, profiles %s: %d/%d scenarios passed, %d skipped, %d/%d reasons covered",
+		r.Implementation, opts.Mode, strings.Join(opts.Profiles, "+"), passed, len(results)-skipped, skipped, covered, len(scenarios.Reasons))
+	r.Verdict = "conformant"
+	if u := r.Uncovered(); len(u) > 0 {
+		r.Verdict = "not conformant: " + strings.Join(u, ", ")
+	}
 	return r
 }
 
-// Uncovered returns the reasons without a passing scenario, except those
-// whose only scenarios this mode skips for a stated reason.
+// Uncovered returns the reasons without a passing scenario, with their
+// outcome: a reason whose scenarios were all skipped is not covered.
 func (r Report) Uncovered() []string {
 	var out []string
 	for _, rr := range r.Reasons {
-		if rr.Result != "Passed" && rr.Result != "Skipped" {
+		if rr.Result != ReasonPassed {
 			out = append(out, rr.Reason+" ("+rr.Result+")")
 		}
 	}
@@ -94,7 +123,8 @@ func (r Report) Uncovered() []string {
 // Markdown renders the guide's table: reason, meaning, scenarios, result.
 func (r Report) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# kvsync conformance\n\n%s\n\n", r.Summary)
+	fmt.Fprintf(&b, "# kvsync conformance\n\n%s\n\nVerdict: %s\n\n", r.Summary, r.Verdict)
+	fmt.Fprintf(&b, "Implementation: %s; profiles: %s; mode: %s; Kubernetes %s\n\n", r.Implementation, strings.Join(r.Profiles, ", "), r.Mode, r.Versions["kubernetes"])
 	b.WriteString("| SecretSync status reason | Meaning | Scenarios | Result |\n|---|---|---|---|\n")
 	for _, rr := range r.Reasons {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", rr.Reason, rr.Meaning, strings.Join(rr.Scenarios, ", "), rr.Result)

@@ -82,8 +82,33 @@ func Unsupported(e *Environment, s scenarios.Scenario) string {
 	return ""
 }
 
-// StepTimeout bounds how long a step's expectation may take to hold.
-var StepTimeout = 30 * time.Second
+// StepTimeout, when set, bounds how long a step's expectation may take to
+// hold; zero derives the bound from the environment (see stepTimeout).
+var StepTimeout time.Duration
+
+// stepTimeout is how long a step's expectation may take to hold: a check
+// reports within the controller's Mount deadline, after a change at once or
+// at the next poll (two, allowing for jitter and backoff), plus time for the
+// API server and the watches.
+func (e *Environment) stepTimeout() time.Duration {
+	if StepTimeout > 0 {
+		return StepTimeout
+	}
+	return e.MountDeadline + 2*e.PollInterval + 15*time.Second
+}
+
+// extended reports whether the extended profile is under test.
+func (e *Environment) extended() bool {
+	return slices.Contains(e.Profiles, scenarios.Extended)
+}
+
+// Profiled returns why a scenario's profile is not under test, or "".
+func Profiled(e *Environment, s scenarios.Scenario) string {
+	if slices.Contains(e.Profiles, s.Profile) {
+		return ""
+	}
+	return fmt.Sprintf("profile %s is not under test (profiles %s)", s.Profile, strings.Join(e.Profiles, ", "))
+}
 
 // Run runs one scenario in a namespace of its own and returns its result.
 func (e *Environment) Run(ctx context.Context, s scenarios.Scenario) Result {
@@ -190,7 +215,7 @@ func (r *run) do(ctx context.Context) error {
 // reason, for a success) and the scenario's cause.
 func (r *run) doctor(ctx context.Context, e scenarios.Expectation, name string) error {
 	want := r.s.Documented()
-	if r.env.Doctor == nil || r.res.Doctor != "" || e.Reason != want {
+	if r.env.Doctor == nil || !r.env.extended() || r.res.Doctor != "" || e.Reason != want {
 		return nil
 	}
 	d, err := r.env.Doctor(ctx, r.ns, name)
@@ -236,7 +261,7 @@ func (r *run) seedVault(serviceAccount string) error {
 		}
 	}
 	if v.Network != nil {
-		cfg.Network = keyvault.NetworkRules{DefaultDeny: v.Network.DefaultDeny, PublicNetworkAccessDisabled: v.Network.PublicAccessDisabled}
+		cfg.Network = networkRules(*v.Network)
 	}
 	if err := r.env.World.CreateVault(cfg); err != nil {
 		return fmt.Errorf("creating the vault: %w", err)
@@ -339,7 +364,7 @@ func (r *run) setupCluster(ctx context.Context, name string) error {
 // waitForPolicy waits until the API server enforces a new policy (it loads
 // policies asynchronously).
 func (r *run) waitForPolicy(ctx context.Context, resource string) error {
-	deadline := time.Now().Add(StepTimeout)
+	deadline := time.Now().Add(r.env.stepTimeout())
 	for time.Now().Before(deadline) {
 		var err error
 		if resource == "secrets" {
@@ -354,6 +379,11 @@ func (r *run) waitForPolicy(ctx context.Context, resource string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return errors.New("the ValidatingAdmissionPolicy was not enforced in time")
+}
+
+// networkRules are the fake vault's rules for a scenario's network.
+func networkRules(n scenarios.VaultNetwork) keyvault.NetworkRules {
+	return keyvault.NetworkRules{DefaultDeny: n.DefaultDeny, PublicNetworkAccessDisabled: n.PublicAccessDisabled}
 }
 
 // act performs a step's action.
@@ -372,6 +402,10 @@ func (r *run) act(ctx context.Context, st scenarios.Step, name string) error {
 		}
 	case st.ClearFaults:
 		r.clearFaults()
+	case st.SetNetwork != nil:
+		if err := r.env.World.SetNetworkRules(r.vault, networkRules(*st.SetNetwork)); err != nil {
+			return fmt.Errorf("setting the vault's network rules: %w", err)
+		}
 	case st.ForceSynchronization != "" || st.SetType != "":
 		ss := &ssv1alpha1.SecretSync{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: name}, ss); err != nil {
@@ -402,13 +436,13 @@ func (r *run) act(ctx context.Context, st scenarios.Step, name string) error {
 
 // expect waits until the expectation holds, or fails naming what was seen.
 func (r *run) expect(ctx context.Context, want scenarios.Expectation, name string, before *corev1.Secret, w *watcher) error {
-	deadline := time.Now().Add(StepTimeout)
+	deadline := time.Now().Add(r.env.stepTimeout())
 	var last string
 	for time.Now().Before(deadline) {
 		mismatch := ""
 		matched := false
 		for _, c := range w.seen() {
-			if m := conditionMismatch(want, c); m == "" {
+			if m := r.conditionMismatch(want, c); m == "" {
 				matched = true
 				break
 			} else {
@@ -437,8 +471,10 @@ func (r *run) expect(ctx context.Context, want scenarios.Expectation, name strin
 	return fmt.Errorf("expected reason %s: %s", want.Reason, last)
 }
 
-// conditionMismatch says how c differs from the expectation, or "".
-func conditionMismatch(want scenarios.Expectation, c metav1.Condition) string {
+// conditionMismatch says how c differs from the expectation, or "". The
+// message must hold the expected facts, with $(vaultHost) the scenario's
+// vault host, and, with the extended profile, kvsync's wording.
+func (r *run) conditionMismatch(want scenarios.Expectation, c metav1.Condition) string {
 	switch {
 	case c.Reason != want.Reason:
 		return fmt.Sprintf("saw reason %s (%s)", c.Reason, c.Message)
@@ -447,7 +483,12 @@ func conditionMismatch(want scenarios.Expectation, c metav1.Condition) string {
 	case want.Status != "" && string(c.Status) != want.Status:
 		return fmt.Sprintf("saw status %s, want %s", c.Status, want.Status)
 	}
-	for _, frag := range want.Message {
+	fragments := want.Message
+	if r.env.extended() {
+		fragments = append(slices.Clone(fragments), want.ExtendedMessage...)
+	}
+	for _, frag := range fragments {
+		frag = strings.ReplaceAll(frag, scenarios.VaultHostVar, r.vault+".vault.azure.net")
 		if !strings.Contains(c.Message, frag) {
 			return fmt.Sprintf("message %q does not contain %q", c.Message, frag)
 		}

@@ -29,6 +29,8 @@ type World interface {
 	SetSecret(vault, name, value, contentType string, disabled bool) error
 	// DisableLatest disables a secret's newest version.
 	DisableLatest(vault, name string) error
+	// SetNetworkRules sets a vault's firewall and private-link rules.
+	SetNetworkRules(vault string, rules keyvault.NetworkRules) error
 	CreateCertificate(vault, name, keyType, contentType string, dnsNames []string) error
 	CreateKey(vault, name, keyType string) error
 	AddFault(f faults.Fault) error
@@ -80,6 +82,14 @@ func (w inProcess) DisableLatest(vault, name string) error {
 		return err
 	}
 	return v.SetSecretEnabled(name, "", false)
+}
+
+func (w inProcess) SetNetworkRules(vault string, rules keyvault.NetworkRules) error {
+	v, err := w.vault(vault)
+	if err != nil {
+		return err
+	}
+	return v.SetNetworkRules(rules)
 }
 
 func (w inProcess) CreateCertificate(vault, name, keyType, contentType string, dnsNames []string) error {
@@ -140,6 +150,10 @@ func (w admin) DisableLatest(vault, name string) error {
 	}
 	latest := versions[len(versions)-1].Version
 	return w.Do(http.MethodPatch, "/vaults/"+vault+"/secrets/"+url.PathEscape(name)+"/"+latest, map[string]any{"enabled": false}, nil)
+}
+
+func (w admin) SetNetworkRules(vault string, rules keyvault.NetworkRules) error {
+	return w.Do(http.MethodPut, "/vaults/"+vault+"/network", rules, nil)
 }
 
 func (w admin) CreateCertificate(vault, name, keyType, contentType string, dnsNames []string) error {

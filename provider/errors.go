@@ -23,14 +23,15 @@ import (
 )
 
 // mountError turns a failure to read an object into a gRPC status whose
-// message names the object and the vault and keeps the real cause: the Key
+// message names the object, the vault and its host and keeps the real cause: the Key
 // Vault error code and message, the Entra ID AADSTS error, the DNS or TLS
 // failure, or the deadline. Messages never hold secret values: vault error
 // bodies carry none, and values are never formatted into errors.
 func mountError(p *mountParams, o object, err error) error {
-	where := fmt.Sprintf("%s in key vault %q", o.describe(), p.vault)
+	host := p.vault + "." + p.cloud.vaultSuffix
+	where := fmt.Sprintf("%s in key vault %q (%s)", o.describe(), p.vault, host)
 	if o.Version != "" {
-		where = fmt.Sprintf("%s version %s in key vault %q", o.describe(), o.Version, p.vault)
+		where = fmt.Sprintf("%s version %s in key vault %q (%s)", o.describe(), o.Version, p.vault, host)
 	}
 	code, cause := classify(err)
 	st := status.Newf(code, "reading %s: %s", where, cause)

@@ -92,6 +92,12 @@ func (s *Scenario) validate(file string) error {
 	case file != "" && file != s.Name+".yaml":
 		add("name %q does not match the file name", s.Name)
 	}
+	if !slices.Contains(Profiles, s.Profile) {
+		add("profile %q is not one of %s: core for what any implementation must pass, extended for kvsync's extensions", s.Profile, strings.Join(Profiles, ", "))
+	}
+	if s.SecretSync.Type == "" {
+		add("secretSync.type is empty: the API requires spec.secretObject.type (e.g. Opaque)")
+	}
 	if strings.TrimSpace(s.Description) == "" {
 		add("description is empty: say what the scenario shows")
 	}
@@ -171,7 +177,7 @@ func stepFaults(steps []Step) []faults.Fault {
 func (st Step) actions() int {
 	n := 0
 	for _, set := range []bool{st.SetSecret != nil, st.DisableSecret != "", len(st.AddFaults) > 0, st.ClearFaults,
-		st.ForceSynchronization != "", st.DeleteSecret, st.TakeOwnership != nil, len(st.SetClassParameters) > 0, st.SetType != ""} {
+		st.ForceSynchronization != "", st.DeleteSecret, st.TakeOwnership != nil, len(st.SetClassParameters) > 0, st.SetType != "", st.SetNetwork != nil} {
 		if set {
 			n++
 		}

@@ -23,6 +23,10 @@ type Scenario struct {
 	Name string `json:"name"`
 	// Description says, in the guide's words, what the scenario shows.
 	Description string `json:"description"`
+	// Profile is the conformance profile the scenario belongs to: Core
+	// (the guide's reasons with the API as the SSE documents it, which any
+	// implementation must pass) or Extended (kvsync's extensions).
+	Profile string `json:"profile"`
 	// Labels select scenarios, e.g. reason:ProviderError, layer:dns. The
 	// reason label names the documented reason the scenario proves.
 	Labels []string `json:"labels,omitempty"`
@@ -46,6 +50,27 @@ type Scenario struct {
 	// Steps run in order after the SecretSync is created.
 	Steps []Step `json:"steps"`
 }
+
+// Conformance profiles, as gateway-api has them.
+const (
+	// Core is what any implementation of the SecretSync API, with any
+	// Azure provider, must pass: the guide's reasons with the API as the
+	// SSE documents it (spec.secretObject.type set, plain and /N source
+	// paths), checked against facts a user sees (the reason, the vault's
+	// error code, the vault host, the item), never one implementation's
+	// wording.
+	Core = "core"
+	// Extended covers kvsync's extensions: tls.crt and tls.key source
+	// paths, defaults, kvsync's own messages, the doctor, metrics.
+	Extended = "extended"
+)
+
+// Profiles are the conformance profiles, in order.
+var Profiles = []string{Core, Extended}
+
+// VaultHostVar in a message fragment stands for the scenario's vault host,
+// e.g. kv-1a2b3c.vault.azure.net.
+const VaultHostVar = "$(vaultHost)"
 
 // Documented returns the reason the scenario proves (its reason: label).
 func (s Scenario) Documented() string {
@@ -147,8 +172,9 @@ type SecretSync struct {
 	// Name is the SecretSync's (and Secret's) name; app when empty.
 	Name string `json:"name,omitempty"`
 	// ServiceAccount is spec.serviceAccountName; workload when empty.
-	ServiceAccount       string            `json:"serviceAccount,omitempty"`
-	Type                 string            `json:"type,omitempty"`
+	ServiceAccount string `json:"serviceAccount,omitempty"`
+	// Type is spec.secretObject.type, which the API requires.
+	Type                 string            `json:"type"`
 	Data                 []DataItem        `json:"data"`
 	Labels               map[string]string `json:"labels,omitempty"`
 	Annotations          map[string]string `json:"annotations,omitempty"`
@@ -195,6 +221,10 @@ type Step struct {
 	SetSecret *VaultSecret `json:"setSecret,omitempty"`
 	// DisableSecret disables the newest version of a vault secret.
 	DisableSecret string `json:"disableSecret,omitempty"`
+	// SetNetwork replaces the vault's network rules, as its owner does in
+	// the portal: the firewall and public access, enforced by the fake
+	// vault itself; {} allows every network again.
+	SetNetwork *VaultNetwork `json:"setNetwork,omitempty"`
 	// AddFaults activates faults; ClearFaults clears every fault.
 	AddFaults   []faults.Fault `json:"addFaults,omitempty"`
 	ClearFaults bool           `json:"clearFaults,omitempty"`
@@ -225,8 +255,12 @@ type Expectation struct {
 	Type   string `json:"type,omitempty"`
 	Status string `json:"status,omitempty"`
 	Reason string `json:"reason"`
-	// Message lists fragments the condition message contains.
+	// Message lists fragments the condition message contains: facts any
+	// implementation shows (the vault's error code, $(vaultHost), the item).
 	Message []string `json:"message,omitempty"`
+	// ExtendedMessage lists fragments of kvsync's own wording, checked only
+	// when the extended profile is under test.
+	ExtendedMessage []string `json:"extendedMessage,omitempty"`
 	// Secret is what the managed Secret holds.
 	Secret *SecretExpectation `json:"secret,omitempty"`
 	// Items are the PartialSync summary's items, by targetKey: Succeeded

@@ -159,6 +159,13 @@ func (c *Client) Mount(ctx context.Context, provider string, req MountRequest) (
 	if st, ok := status.FromError(err); ok && st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max") {
 		return nil, fmt.Errorf("provider %q mount: %w (%d bytes): %w", provider, ErrResponseTooLarge, c.opts.MaxResponseBytes, err)
 	}
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The provider's own message, if any, never arrived: say what the
+		// deadline means instead of "context deadline exceeded".
+		err = status.Errorf(codes.DeadlineExceeded, "provider %q did not answer within the Mount deadline of %s: the vault or the network path to it "+
+			"(DNS, firewall, gateway, private endpoint) did not answer in time, or the provider is stuck; a provider that retries inside the Mount may hide the first cause until then",
+			provider, c.opts.Timeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("provider %q mount: %w", provider, err)
 	}

@@ -115,7 +115,7 @@ func (slowProvider) Mount(ctx context.Context, _ *v1alpha1.MountRequest) (*v1alp
 	return nil, ctx.Err()
 }
 
-func TestMountIsBoundedByTheTimeout(t *testing.T) {
+func TestMountIsBoundedByTheTimeoutAndSaysWhatTheDeadlineMeans(t *testing.T) {
 	dir := socketDir(t)
 	lis, err := net.Listen("unix", filepath.Join(dir, "slow.sock"))
 	if err != nil {
@@ -130,6 +130,9 @@ func TestMountIsBoundedByTheTimeout(t *testing.T) {
 	_, err = c.Mount(context.Background(), "slow", csiprovider.MountRequest{})
 	if status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("Mount error = %v, want DeadlineExceeded", err)
+	}
+	if msg := status.Convert(err).Message(); !strings.Contains(msg, `provider "slow" did not answer within the Mount deadline of 200ms`) {
+		t.Errorf("Mount error message = %q, want one naming the provider and the deadline", msg)
 	}
 }
 
