@@ -188,7 +188,11 @@ func (r *run) do(ctx context.Context) error {
 	}
 	for i, st := range r.s.Steps {
 		before := r.secret(ctx, ss.Name)
-		watch.reset()
+		if i > 0 {
+			// The first step's conditions are those since the SecretSync
+			// was created, which began it.
+			watch.reset()
+		}
 		r.stepStart = time.Now()
 		injected, err := r.env.World.Injections()
 		if err != nil {
@@ -468,7 +472,11 @@ func (r *run) expect(ctx context.Context, want scenarios.Expectation, name strin
 	if last == "" {
 		last = "no condition was reported"
 	}
-	return fmt.Errorf("expected reason %s: %s", want.Reason, last)
+	var seen []string
+	for _, c := range w.seen() {
+		seen = append(seen, c.Type+"/"+c.Reason)
+	}
+	return fmt.Errorf("expected reason %s: %s; conditions written since the step began: [%s]", want.Reason, last, strings.Join(seen, ", "))
 }
 
 // conditionMismatch says how c differs from the expectation, or "". The
@@ -651,13 +659,12 @@ func (w *watcher) seen() []metav1.Condition {
 	return slices.Clone(w.all)
 }
 
-// reset forgets what was seen before a step, keeping the current state.
+// reset forgets what was seen before a step: its expectation holds only
+// for a condition written after the step began.
 func (w *watcher) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if n := len(w.all); n > 0 {
-		w.all = w.all[n-1:]
-	}
+	w.all = nil
 }
 
 func (r *run) watch(ctx context.Context, name string) (*watcher, error) {
