@@ -72,7 +72,9 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		Provider: os.Getenv("KVSYNC_CONFORMANCE_PROVIDER")}
 	switch {
 	case os.Getenv("KVSYNC_KUBECONFIG") != "":
-		env, err = conformance.StartCluster(context.Background(), conformance.ClusterOptions{Kubeconfig: os.Getenv("KVSYNC_KUBECONFIG"),
+		deadline, perr := mountDeadline()
+		Expect(perr).NotTo(HaveOccurred())
+		env, err = conformance.StartCluster(context.Background(), conformance.ClusterOptions{Kubeconfig: os.Getenv("KVSYNC_KUBECONFIG"), MountDeadline: deadline,
 			FakevaultAdmin: os.Getenv("KVSYNC_FAKEVAULT_ADMIN"), MetricsURL: os.Getenv("KVSYNC_METRICS_URL"), ProviderProxy: os.Getenv("KVSYNC_PROVIDER_PROXY") == "true", PollInterval: opts.PollInterval})
 		Expect(err).NotTo(HaveOccurred())
 		return
@@ -84,6 +86,20 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(env.Stop)
 }, NodeTimeout(5*time.Minute))
+
+// mountDeadline is KVSYNC_CONFORMANCE_MOUNT_DEADLINE, the deployed
+// controller's deadline for one Mount; zero (kvsync's default) when unset.
+func mountDeadline() (time.Duration, error) {
+	v := os.Getenv("KVSYNC_CONFORMANCE_MOUNT_DEADLINE")
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("KVSYNC_CONFORMANCE_MOUNT_DEADLINE=%q is not a positive duration such as 30s", v)
+	}
+	return d, nil
+}
 
 // The profiles under test: KVSYNC_CONFORMANCE_PROFILES, comma-separated,
 // core and extended by default.
@@ -119,6 +135,23 @@ func implementation() string {
 		return "kvsync controller + upstream-shaped Azure provider double (" + upstreamprovider.UpstreamVersion + ")"
 	}
 	return "kvsync controller + kvsync provider"
+}
+
+// leakChecks says which canary leak checks of the whole run ran.
+func leakChecks() map[string]string {
+	checks := map[string]string{"canary in Events and statuses": "ran"}
+	switch {
+	case env != nil && env.Mode == "cluster":
+		checks["canary in logs"] = "not run: the components run in the cluster, whose logs this mode does not read"
+	default:
+		checks["canary in logs"] = "ran (the controller's and the provider's logs)"
+	}
+	if env != nil && env.Metrics != nil {
+		checks["canary in metrics"] = "ran (the controller's metrics)"
+	} else {
+		checks["canary in metrics"] = "not run: the controller's metrics are not reachable (set KVSYNC_METRICS_URL)"
+	}
+	return checks
 }
 
 // serverVersion is the API server's version as it reports it.
@@ -236,7 +269,7 @@ var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
 		mode = env.Mode
 	}
 	report := conformance.NewReport(conformance.ReportOptions{Mode: mode, Implementation: implementation(), Profiles: profiles(),
-		Kubernetes: serverVersion(), Started: started}, all)
+		Kubernetes: serverVersion(), Started: started, Checks: leakChecks()}, all)
 	Expect(report.Write(artifactsDir())).To(Succeed())
 	fmt.Fprintln(GinkgoWriter, report.Summary)
 	fmt.Fprintln(GinkgoWriter, "verdict:", report.Verdict)

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -29,9 +30,12 @@ type Report struct {
 	Summary  string            `json:"summary"`
 	// Verdict is "conformant" when every documented reason has a passing
 	// scenario, else it names the reasons that were not covered.
-	Verdict   string         `json:"verdict"`
-	Reasons   []ReasonResult `json:"reasons"`
-	Scenarios []Result       `json:"scenarios"`
+	Verdict string `json:"verdict"`
+	// Checks say, per check of the whole run (the canary leak checks of
+	// logs, Events, statuses and metrics), "ran" or why it did not.
+	Checks    map[string]string `json:"checks"`
+	Reasons   []ReasonResult    `json:"reasons"`
+	Scenarios []Result          `json:"scenarios"`
 }
 
 // ReportOptions describe a run.
@@ -42,6 +46,8 @@ type ReportOptions struct {
 	// Kubernetes is the API server's version, as it reports it.
 	Kubernetes string
 	Started    time.Time
+	// Checks say which checks of the whole run ran (see Report.Checks).
+	Checks map[string]string
 }
 
 // ReasonResult is the outcome of one documented reason: Passed when every
@@ -66,7 +72,7 @@ const (
 func NewReport(opts ReportOptions, results []Result) Report {
 	r := Report{Implementation: opts.Implementation, Profiles: opts.Profiles, Mode: opts.Mode, Started: opts.Started,
 		Duration: time.Since(opts.Started).Round(time.Second),
-		Versions: map[string]string{"go": runtime.Version(), "kubernetes": opts.Kubernetes}, Scenarios: results}
+		Versions: map[string]string{"go": runtime.Version(), "kubernetes": opts.Kubernetes}, Checks: opts.Checks, Scenarios: results}
 	passed, skipped := 0, 0
 	for _, res := range results {
 		switch {
@@ -125,7 +131,10 @@ func (r Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# kvsync conformance\n\n%s\n\nVerdict: %s\n\n", r.Summary, r.Verdict)
 	fmt.Fprintf(&b, "Implementation: %s; profiles: %s; mode: %s; Kubernetes %s\n\n", r.Implementation, strings.Join(r.Profiles, ", "), r.Mode, r.Versions["kubernetes"])
-	b.WriteString("| SecretSync status reason | Meaning | Scenarios | Result |\n|---|---|---|---|\n")
+	for _, name := range slices.Sorted(maps.Keys(r.Checks)) {
+		fmt.Fprintf(&b, "- %s: %s\n", name, r.Checks[name])
+	}
+	b.WriteString("\n| SecretSync status reason | Meaning | Scenarios | Result |\n|---|---|---|---|\n")
 	for _, rr := range r.Reasons {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", rr.Reason, rr.Meaning, strings.Join(rr.Scenarios, ", "), rr.Result)
 	}
