@@ -81,8 +81,10 @@ const (
 	// ProviderSlow: Mount answers after Latency, or at the caller's
 	// deadline if that comes first.
 	ProviderSlow Kind = "provider.slow"
-	// ProviderCrash: the provider dies during Mount; the caller sees the
-	// connection drop (gRPC Unavailable).
+	// ProviderCrash: the Mount ends as when the provider process dies
+	// during it: the caller sees gRPC Unavailable. The injector answers in
+	// the provider's place and kills nothing; process kills are the
+	// soak's (see docs/reliability.md).
 	ProviderCrash Kind = "provider.crash"
 	// ProviderOversized: Mount answers a response of Size bytes (default
 	// 5 MiB), over the caller's limit.

@@ -44,7 +44,10 @@ func (p *faultyProvider) Mount(ctx context.Context, req *v1alpha1.MountRequest) 
 		}
 		return p.next.Mount(ctx, req)
 	case ProviderCrash:
-		return nil, status.Error(codes.Unavailable, "error reading from server: EOF (the provider process exited)")
+		// The injector answers in the provider's place; the provider itself
+		// keeps running (the soak kills the real process, see
+		// docs/reliability.md).
+		return nil, status.Error(codes.Unavailable, "injected fault provider.crash: the Mount ended as a provider process dying mid-call ends it (the provider process was not killed)")
 	case ProviderOversized:
 		size := f.Size
 		if size <= 0 {
