@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,10 +48,13 @@ type Result struct {
 	InitialEvents map[string]int `json:"initialEvents"`
 	// SteadyPerPoll are the steady state's counts per poll.
 	SteadyPerPoll Counts `json:"steadyPerPoll"`
-	// RSSBytes and HeapBytes are the controller's memory at the end of
-	// the steady state.
-	RSSBytes  float64 `json:"rssBytes"`
-	HeapBytes float64 `json:"heapBytes"`
+	// RSSMaxBytes and HeapMaxBytes are the controller's highest memory
+	// over the steady state's samples (what a memory limit must hold),
+	// RSSMedianBytes and HeapMedianBytes their median.
+	RSSMaxBytes     float64 `json:"rssMaxBytes"`
+	RSSMedianBytes  float64 `json:"rssMedianBytes"`
+	HeapMaxBytes    float64 `json:"heapMaxBytes"`
+	HeapMedianBytes float64 `json:"heapMedianBytes"`
 	// DistinctReads is the number of distinct (identity, vault, object,
 	// version) a poll must read at least.
 	DistinctReads int `json:"distinctReads"`
@@ -129,7 +133,8 @@ type Forced struct {
 	RecoverySeconds float64 `json:"recoverySeconds"`
 }
 
-// Memory is the controller's memory without and with unrelated Secrets.
+// Memory is the controller's memory without and with unrelated Secrets:
+// the highest of each window's samples.
 type Memory struct {
 	Unrelated   int     `json:"unrelatedSecrets"`
 	RSSBefore   float64 `json:"rssBeforeBytes"`
@@ -313,7 +318,8 @@ func (m *measurement) steadyState(ctx context.Context) error {
 	}
 	before, after := steady.first, steady.last
 	res.SteadyPerPoll = diff(before, after, window.Seconds()).per(float64(o.polls)) // CPU stays a mean over the window
-	res.RSSBytes, res.HeapBytes = steady.rss, steady.heap
+	res.RSSMaxBytes, res.RSSMedianBytes = steady.rss.max(), steady.rss.median()
+	res.HeapMaxBytes, res.HeapMedianBytes = steady.heap.max(), steady.heap.median()
 	if m.w.shared {
 		res.SharedVault = &SharedVault{LimitRequests: keyvault.SecretsLimit.Requests, LimitWindow: keyvault.SecretsLimit.Window.Seconds(), Throttled: after.throttled - before.throttled}
 		res.SharedVault.PeakPerSecond, res.SharedVault.MeanPerSecond = m.rates.stop()
@@ -596,7 +602,7 @@ func (w *world) outage(ctx context.Context, d time.Duration) (*Outage, error) {
 // memory measures the controller after creating unrelated 1 KiB Secrets,
 // against the steady state before.
 func (w *world) memory(ctx context.Context, unrelated int, poll time.Duration, before settled) (*Memory, error) {
-	m := &Memory{Unrelated: unrelated, RSSBefore: before.rss, HeapBefore: before.heap, SteadyCores: before.cores}
+	m := &Memory{Unrelated: unrelated, RSSBefore: before.rss.max(), HeapBefore: before.heap.max(), SteadyCores: before.cores}
 	if err := w.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unrelated"}}); err != nil {
 		return nil, err
 	}
@@ -611,16 +617,40 @@ func (w *world) memory(ctx context.Context, unrelated int, poll time.Duration, b
 	if err != nil {
 		return nil, err
 	}
-	m.RSSAfter, m.HeapAfter = after.rss, after.heap
+	m.RSSAfter, m.HeapAfter = after.rss.max(), after.heap.max()
 	m.RSSRatio, m.HeapRatio = m.RSSAfter/m.RSSBefore, m.HeapAfter/m.HeapBefore
 	return m, nil
 }
 
-// settled is what settle saw: the first and last samples, the lowest RSS
-// and heap (after a GC) and the controller's mean CPU.
+// settled is what settle saw: the first and last samples, every RSS and
+// heap sample, and the controller's mean CPU.
 type settled struct {
-	first, last      sample
-	rss, heap, cores float64
+	first, last sample
+	rss, heap   samples
+	cores       float64
+}
+
+// samples are the values of one gauge over a window.
+type samples []float64
+
+// max is the highest sample.
+func (s samples) max() float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	return slices.Max(s)
+}
+
+// median is the middle sample (the mean of the two middle ones).
+func (s samples) median() float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	sorted := slices.Sorted(slices.Values(s))
+	if n := len(sorted); n%2 == 0 {
+		return (sorted[n/2-1] + sorted[n/2]) / 2
+	}
+	return sorted[len(sorted)/2]
 }
 
 // settle samples the counters every interval for d.
@@ -629,14 +659,14 @@ func (w *world) settle(ctx context.Context, d, interval time.Duration) (settled,
 	if err != nil {
 		return settled{}, err
 	}
-	s := settled{first: first, last: first, rss: first.rss, heap: first.heap}
+	s := settled{first: first, last: first, rss: samples{first.rss}, heap: samples{first.heap}}
 	start := time.Now()
 	for time.Since(start) < d {
 		sleep(ctx, min(interval, d-time.Since(start)))
 		if s.last, err = read(ctx, w.env); err != nil {
 			return settled{}, err
 		}
-		s.rss, s.heap = min(s.rss, s.last.rss), min(s.heap, s.last.heap)
+		s.rss, s.heap = append(s.rss, s.last.rss), append(s.heap, s.last.heap)
 	}
 	s.cores = (s.last.cpu - s.first.cpu) / time.Since(start).Seconds()
 	return s, nil

@@ -57,11 +57,11 @@ func (r Report) print(out io.Writer) {
 	}
 	fmt.Fprintln(out)
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "steady state, per poll\tSecretSyncs\tSecret writes\tstatus writes\ttoken requests\tother writes\tMounts\tclasses\tvault requests\tdistinct reads\tcontroller cores\tRSS MiB\theap MiB\t")
+	fmt.Fprintln(w, "steady state, per poll\tSecretSyncs\tSecret writes\tstatus writes\ttoken requests\tother writes\tMounts\tclasses\tvault requests\tdistinct reads\tcontroller cores\tRSS MiB max/median\theap MiB max/median\t")
 	for _, res := range r.Results {
 		c := res.SteadyPerPoll
-		fmt.Fprintf(w, "\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t%d\t%.3f\t%.1f\t%.1f\t\n", res.SecretSyncs, c.SecretWrites, c.StatusWrites, c.TokenRequests, c.OtherWrites,
-			c.Mounts, res.Classes, c.VaultRequests, res.DistinctReads, c.CPUCores, res.RSSBytes/(1<<20), res.HeapBytes/(1<<20))
+		fmt.Fprintf(w, "\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t%d\t%.3f\t%.1f/%.1f\t%.1f/%.1f\t\n", res.SecretSyncs, c.SecretWrites, c.StatusWrites, c.TokenRequests, c.OtherWrites,
+			c.Mounts, res.Classes, c.VaultRequests, res.DistinctReads, c.CPUCores, res.RSSMaxBytes/(1<<20), res.RSSMedianBytes/(1<<20), res.HeapMaxBytes/(1<<20), res.HeapMedianBytes/(1<<20))
 	}
 	_ = w.Flush()
 	fmt.Fprintln(out)
@@ -99,7 +99,7 @@ func (r Report) print(out io.Writer) {
 	}
 	for _, res := range r.Results {
 		if m := res.Memory; m != nil {
-			fmt.Fprintf(out, "\nmemory at %d SecretSyncs: RSS %.1f MiB -> %.1f MiB with %d unrelated Secrets (ratio %.2f); heap %.1f -> %.1f MiB (ratio %.2f); steady CPU %.3f cores\n",
+			fmt.Fprintf(out, "\nmemory at %d SecretSyncs (highest sample of each window): RSS %.1f MiB -> %.1f MiB with %d unrelated Secrets (ratio %.2f); heap %.1f -> %.1f MiB (ratio %.2f); steady CPU %.3f cores\n",
 				res.SecretSyncs, m.RSSBefore/(1<<20), m.RSSAfter/(1<<20), m.Unrelated, m.RSSRatio, m.HeapBefore/(1<<20), m.HeapAfter/(1<<20), m.HeapRatio, m.SteadyCores)
 		}
 	}
