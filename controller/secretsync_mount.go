@@ -126,8 +126,8 @@ type mountPlans struct {
 	each  []mountPlan
 }
 
-// maxCachedPlans bounds the plans a planCache keeps; it starts afresh when
-// full.
+// maxCachedPlans bounds the plans (and the class checks) a planCache
+// keeps; each starts afresh when full.
 const maxCachedPlans = 10000
 
 // planCache remembers the Mount plans of a class generation for the objects
@@ -136,6 +136,40 @@ const maxCachedPlans = 10000
 type planCache struct {
 	mu    sync.Mutex
 	plans map[planKey]mountPlans
+	// problems are azureClassProblem's answers per class generation and
+	// ServiceAccount, for the same reason.
+	problems map[problemKey]string
+}
+
+// problemKey identifies azureClassProblem's answer for one class
+// generation and ServiceAccount (the answer may name it).
+type problemKey struct {
+	class          types.UID
+	generation     int64
+	serviceAccount string
+}
+
+// classProblem returns azureClassProblem's answer for the class, from the
+// cache when the class generation was checked before.
+func (c *planCache) classProblem(class *spcv1.SecretProviderClass, serviceAccount string) string {
+	if class.UID == "" {
+		return azureClassProblem(class.Spec.Parameters, serviceAccount)
+	}
+	key := problemKey{class: class.UID, generation: class.Generation, serviceAccount: serviceAccount}
+	c.mu.Lock()
+	problem, ok := c.problems[key]
+	c.mu.Unlock()
+	if ok {
+		return problem
+	}
+	problem = azureClassProblem(class.Spec.Parameters, serviceAccount)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.problems == nil || len(c.problems) >= maxCachedPlans {
+		c.problems = map[problemKey]string{}
+	}
+	c.problems[key] = problem
+	return problem
 }
 
 // planKey identifies the plans of one class generation for one ordered

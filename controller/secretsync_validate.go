@@ -96,7 +96,7 @@ func (r *SecretSyncReconciler) checkClass(_ context.Context, s *syncScope) *sync
 	if class.Spec.Provider != azureProvider {
 		return nil
 	}
-	if problem := azureClassProblem(class.Spec.Parameters, s.secretSync.Spec.ServiceAccountName); problem != "" {
+	if problem := r.plans.classProblem(class, s.secretSync.Spec.ServiceAccountName); problem != "" {
 		return fail(ssv1alpha1.ReasonControllerSpcError, false, nil,
 			"SecretProviderClass %q cannot be read by provider %q: %s", class.Name, azureProvider, problem)
 	}
