@@ -67,9 +67,24 @@ type Result struct {
 	// Vault is.
 	SharedVault *SharedVault `json:"sharedVault,omitempty"`
 	Memory      *Memory      `json:"memory,omitempty"`
+	// Tokens are the token requests from the end of the initial sync to
+	// the end of the measurement.
+	Tokens *Tokens `json:"tokens,omitempty"`
 	// PhaseSeconds is the harness's time in each phase (start, sync,
 	// steady, change, failures, memory).
 	PhaseSeconds map[string]float64 `json:"phaseSeconds"`
+}
+
+// Tokens are the token requests over the window from the end of the
+// initial sync to the end of the measurement: the refreshes of the tokens
+// the sync got (a ServiceAccount token is refreshed 480 s after it was
+// issued, an Entra ID token within its hour), when the window is that long.
+type Tokens struct {
+	WindowSeconds float64 `json:"windowSeconds"`
+	// ServiceAccountTokens are the controller's TokenRequests;
+	// EntraTokens the provider's token requests at Entra ID.
+	ServiceAccountTokens float64 `json:"serviceAccountTokens"`
+	EntraTokens          float64 `json:"entraTokens"`
 }
 
 // Change is one vault value changing.
@@ -176,14 +191,32 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 	}
 	m := &measurement{o: o, w: w, prof: prof, largest: largest, res: &res}
 	res.PhaseSeconds = map[string]float64{"start": res.StartSeconds}
+	var synced sample
+	var syncedAt time.Time
 	for _, p := range m.phases() {
 		mark := time.Now()
 		if err := p.run(ctx); err != nil {
 			return res, err
 		}
 		res.PhaseSeconds[p.name] = time.Since(mark).Seconds()
+		if p.name == "sync" {
+			if synced, err = read(ctx, env); err != nil {
+				return res, err
+			}
+			syncedAt = time.Now()
+		}
 	}
+	end, err := read(ctx, env)
+	if err != nil {
+		return res, err
+	}
+	res.Tokens = tokenRates(diff(synced, end, time.Since(syncedAt).Seconds()))
 	return res, nil
+}
+
+// tokenRates are the token requests of c, a window after the initial sync.
+func tokenRates(c Counts) *Tokens {
+	return &Tokens{WindowSeconds: c.Seconds, ServiceAccountTokens: c.TokenRequests, EntraTokens: c.EntraTokens}
 }
 
 // startEnvironment starts the components as separate processes, the
@@ -237,8 +270,6 @@ type measurement struct {
 	// rates is the shared vault's request rate from the initial sync on;
 	// nil without a shared vault.
 	rates *rateWatch
-	// steady is what the steady state settled at.
-	steady settled
 }
 
 // phase is one step of a measurement; the time it takes is reported under
@@ -309,7 +340,6 @@ func (m *measurement) steadyState(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.steady = steady
 	if err := profiled(); err != nil {
 		return err
 	}
@@ -355,7 +385,7 @@ func (m *measurement) failures(ctx context.Context) (err error) {
 // unrelated Secrets against the steady state, at the largest size only.
 func (m *measurement) unrelatedMemory(ctx context.Context) (err error) {
 	if m.o.unrelated > 0 && m.largest {
-		m.res.Memory, err = m.w.memory(ctx, m.o.unrelated, m.o.poll, m.steady)
+		m.res.Memory, err = m.w.memory(ctx, m.o.unrelated, m.o.poll)
 	}
 	return err
 }
@@ -601,7 +631,13 @@ func (w *world) outage(ctx context.Context, d time.Duration) (*Outage, error) {
 
 // memory measures the controller after creating unrelated 1 KiB Secrets,
 // against the steady state before.
-func (w *world) memory(ctx context.Context, unrelated int, poll time.Duration, before settled) (*Memory, error) {
+func (w *world) memory(ctx context.Context, unrelated int, poll time.Duration) (*Memory, error) {
+	// The phases before (an outage, a change) leave their own garbage: the
+	// comparison starts from a window of its own.
+	before, err := w.settle(ctx, poll, poll/4)
+	if err != nil {
+		return nil, err
+	}
 	m := &Memory{Unrelated: unrelated, RSSBefore: before.rss.max(), HeapBefore: before.heap.max(), SteadyCores: before.cores}
 	if err := w.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unrelated"}}); err != nil {
 		return nil, err

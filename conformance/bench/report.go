@@ -98,6 +98,12 @@ func (r Report) print(out io.Writer) {
 		fmt.Fprintln(out)
 	}
 	for _, res := range r.Results {
+		if t := res.Tokens; t != nil {
+			fmt.Fprintf(out, "\ntokens in the %.0f s after the initial sync of %d (a ServiceAccount token is refreshed 480 s after it was issued, an Entra ID token within its hour): %.0f ServiceAccount token requests, %.0f Entra ID token requests\n",
+				t.WindowSeconds, res.SecretSyncs, t.ServiceAccountTokens, t.EntraTokens)
+		}
+	}
+	for _, res := range r.Results {
 		if m := res.Memory; m != nil {
 			fmt.Fprintf(out, "\nmemory at %d SecretSyncs (highest sample of each window): RSS %.1f MiB -> %.1f MiB with %d unrelated Secrets (ratio %.2f); heap %.1f -> %.1f MiB (ratio %.2f); steady CPU %.3f cores\n",
 				res.SecretSyncs, m.RSSBefore/(1<<20), m.RSSAfter/(1<<20), m.Unrelated, m.RSSRatio, m.HeapBefore/(1<<20), m.HeapAfter/(1<<20), m.HeapRatio, m.SteadyCores)
