@@ -95,8 +95,8 @@ func (s *Scenario) validate(file string) error {
 	if !slices.Contains(Profiles, s.Profile) {
 		add("profile %q is not one of %s: core for what any implementation must pass, extended for kvsync's extensions", s.Profile, strings.Join(Profiles, ", "))
 	}
-	if s.SecretSync.Type == "" {
-		add("secretSync.type is empty: the API requires spec.secretObject.type (e.g. Opaque)")
+	if s.SecretSync.Type == "" && s.Profile != Extended {
+		add("secretSync.type is empty: the API requires spec.secretObject.type (e.g. Opaque); only an extended scenario may rely on kvsync's default")
 	}
 	if strings.TrimSpace(s.Description) == "" {
 		add("description is empty: say what the scenario shows")

@@ -74,7 +74,7 @@ steps:
 		{"a bad label", strings.Replace(valid, "labels: [reason:CreateSucceeded]", "labels: [reason:CreateSucceeded, fast]", 1), `label "fast" is not key:value`},
 		{"no profile", strings.Replace(valid, "profile: core\n", "", 1), `profile "" is not one of core, extended`},
 		{"an unknown profile", strings.Replace(valid, "profile: core", "profile: gold", 1), `profile "gold" is not one of core, extended`},
-		{"no Secret type, which the API requires", strings.Replace(valid, "  type: Opaque\n", "", 1), "secretSync.type is empty"},
+		{"no Secret type in a core scenario, which the API requires", strings.Replace(valid, "  type: Opaque\n", "", 1), "secretSync.type is empty"},
 		{"a bad expected status", strings.Replace(valid, "{reason: CreateSucceeded}", "{reason: CreateSucceeded, status: maybe}", 1), `"maybe" must be True or False`},
 	}
 	for _, tt := range tests {

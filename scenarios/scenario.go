@@ -173,8 +173,10 @@ type SecretSync struct {
 	Name string `json:"name,omitempty"`
 	// ServiceAccount is spec.serviceAccountName; workload when empty.
 	ServiceAccount string `json:"serviceAccount,omitempty"`
-	// Type is spec.secretObject.type, which the API requires.
-	Type                 string            `json:"type"`
+	// Type is spec.secretObject.type, which the API as the SSE documents
+	// it requires; only an extended scenario may leave it to kvsync's
+	// default (Opaque).
+	Type                 string            `json:"type,omitempty"`
 	Data                 []DataItem        `json:"data"`
 	Labels               map[string]string `json:"labels,omitempty"`
 	Annotations          map[string]string `json:"annotations,omitempty"`
