@@ -135,6 +135,18 @@ func (a azureNamespace) classWith(ctx context.Context, overrides map[string]stri
 	})).To(Succeed())
 }
 
+// partialSummary returns the items of the PartialSync summary in the
+// latest condition of ss.
+func partialSummary(ctx context.Context, ss *ssv1alpha1.SecretSync) []map[string]string {
+	GinkgoHelper()
+	var summary struct {
+		Items []map[string]string `json:"items"`
+	}
+	msg := latestCondition(getSecretSync(ctx, ss)).Message
+	Expect(json.Unmarshal([]byte(msg), &summary)).To(Succeed(), msg)
+	return summary.Items
+}
+
 // objectsParameter renders objects entries as a class's objects
 // parameter.
 func objectsParameter(objects []string) string {
@@ -226,16 +238,12 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionFalse, ssv1alpha1.ReasonPartialSync)
 		Expect(getSecret(ctx, a.ns, "app").Data).To(Equal(map[string][]byte{"key-a": []byte("kvsync-canary-az-a2"), "key-b": []byte("kvsync-canary-az-b1")}))
 
-		var summary struct {
-			Items []map[string]string `json:"items"`
-		}
-		msg := latestCondition(getSecretSync(ctx, ss)).Message
-		Expect(json.Unmarshal([]byte(msg), &summary)).To(Succeed(), msg)
-		Expect(summary.Items).To(HaveLen(2))
-		Expect(summary.Items[0]).To(Equal(map[string]string{"targetKey": "key-a", "sourcePath": "a", "status": "Succeeded"}))
-		Expect(summary.Items[1]).To(HaveKeyWithValue("targetKey", "key-b"))
-		Expect(summary.Items[1]).To(HaveKeyWithValue("status", "Failed"))
-		Expect(summary.Items[1]["error"]).To(ContainSubstring("SecretDisabled"))
+		summary := partialSummary(ctx, ss)
+		Expect(summary).To(HaveLen(2))
+		Expect(summary[0]).To(Equal(map[string]string{"targetKey": "key-a", "sourcePath": "a", "status": "Succeeded"}))
+		Expect(summary[1]).To(HaveKeyWithValue("targetKey", "key-b"))
+		Expect(summary[1]).To(HaveKeyWithValue("status", "Failed"))
+		Expect(summary[1]["error"]).To(ContainSubstring("SecretDisabled"))
 	})
 
 	It("reports PartialSync with each item's error when the provider answers any failure with one codes.Unknown error for the whole Mount, as the upstream Azure provider does", Label("reason:PartialSync"), func() {
@@ -247,16 +255,12 @@ var _ = Describe("SecretSync with the Azure provider and fakevault", func() {
 		Expect(k8s.Create(ctx, ss)).To(Succeed())
 		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionFalse, ssv1alpha1.ReasonPartialSync)
 		Expect(getSecret(ctx, a.ns, "app").Data).To(Equal(map[string][]byte{"key-a": []byte("kvsync-canary-az-a1"), "key-c": []byte("kvsync-canary-az-c1")}))
-		var summary struct {
-			Items []map[string]string `json:"items"`
-		}
-		msg := latestCondition(getSecretSync(ctx, ss)).Message
-		Expect(json.Unmarshal([]byte(msg), &summary)).To(Succeed(), msg)
-		Expect(summary.Items).To(HaveLen(3))
-		Expect(summary.Items[0]).To(Equal(map[string]string{"targetKey": "key-a", "sourcePath": "a", "status": "Succeeded"}))
-		Expect(summary.Items[1]).To(And(HaveKeyWithValue("targetKey", "key-b"), HaveKeyWithValue("status", "Failed")))
-		Expect(summary.Items[1]["error"]).To(And(HavePrefix("failed to mount objects, error: "), ContainSubstring("SecretNotFound")))
-		Expect(summary.Items[2]).To(Equal(map[string]string{"targetKey": "key-c", "sourcePath": "c", "status": "Succeeded"}))
+		summary := partialSummary(ctx, ss)
+		Expect(summary).To(HaveLen(3))
+		Expect(summary[0]).To(Equal(map[string]string{"targetKey": "key-a", "sourcePath": "a", "status": "Succeeded"}))
+		Expect(summary[1]).To(And(HaveKeyWithValue("targetKey", "key-b"), HaveKeyWithValue("status", "Failed")))
+		Expect(summary[1]["error"]).To(And(HavePrefix("failed to mount objects, error: "), ContainSubstring("SecretNotFound")))
+		Expect(summary[2]).To(Equal(map[string]string{"targetKey": "key-c", "sourcePath": "c", "status": "Succeeded"}))
 	})
 
 	It("reports ProviderError and writes nothing when every item failed", Label("reason:ProviderError"), func() {

@@ -126,19 +126,39 @@ type mountPlans struct {
 	each  []mountPlan
 }
 
-// maxCachedPlans bounds the plans (and the class checks) a planCache
-// keeps; each starts afresh when full.
+// maxCachedPlans bounds each map of a planCache; a full map starts afresh.
 const maxCachedPlans = 10000
 
-// planCache remembers the Mount plans of a class generation for the objects
-// a SecretSync reads: parsing and encoding the objects parameter is most of
-// a routine check's CPU, and its result never changes for a generation.
+// boundedMap is a concurrency-safe map of at most maxCachedPlans entries,
+// emptied when full.
+type boundedMap[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]V
+}
+
+func (b *boundedMap[K, V]) get(k K) (V, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v, ok := b.m[k]
+	return v, ok
+}
+
+func (b *boundedMap[K, V]) put(k K, v V) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil || len(b.m) >= maxCachedPlans {
+		b.m = map[K]V{}
+	}
+	b.m[k] = v
+}
+
+// planCache remembers, per class generation, the Mount plans for the
+// objects a SecretSync reads and the check of an azure class: parsing and
+// encoding the objects parameter is most of a routine check's CPU, and its
+// result never changes for a generation.
 type planCache struct {
-	mu    sync.Mutex
-	plans map[planKey]mountPlans
-	// problems are azureClassProblem's answers per class generation and
-	// ServiceAccount, for the same reason.
-	problems map[problemKey]string
+	plans    boundedMap[planKey, mountPlans]
+	problems boundedMap[problemKey, string]
 }
 
 // problemKey identifies azureClassProblem's answer for one class
@@ -156,19 +176,11 @@ func (c *planCache) classProblem(class *spcv1.SecretProviderClass, serviceAccoun
 		return azureClassProblem(class.Spec.Parameters, serviceAccount)
 	}
 	key := problemKey{class: class.UID, generation: class.Generation, serviceAccount: serviceAccount}
-	c.mu.Lock()
-	problem, ok := c.problems[key]
-	c.mu.Unlock()
-	if ok {
+	if problem, ok := c.problems.get(key); ok {
 		return problem
 	}
-	problem = azureClassProblem(class.Spec.Parameters, serviceAccount)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.problems == nil || len(c.problems) >= maxCachedPlans {
-		c.problems = map[problemKey]string{}
-	}
-	c.problems[key] = problem
+	problem := azureClassProblem(class.Spec.Parameters, serviceAccount)
+	c.problems.put(key, problem)
 	return problem
 }
 
@@ -193,22 +205,14 @@ func (c *planCache) plan(ss *ssv1alpha1.SecretSync, class *spcv1.SecretProviderC
 		roots.WriteByte(0)
 	}
 	key := planKey{class: class.UID, generation: class.Generation, partial: partial, roots: roots.String()}
-	c.mu.Lock()
-	plans, ok := c.plans[key]
-	c.mu.Unlock()
-	if ok {
+	if plans, ok := c.plans.get(key); ok {
 		return plans, nil
 	}
 	plans, serr := planMounts(ss, class, partial)
 	if serr != nil {
 		return plans, serr
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.plans == nil || len(c.plans) >= maxCachedPlans {
-		c.plans = map[planKey]mountPlans{}
-	}
-	c.plans[key] = plans
+	c.plans.put(key, plans)
 	return plans, nil
 }
 

@@ -3,6 +3,10 @@ package controller
 import (
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 )
 
 func TestAnAzureClassThatNoAzureProviderCanReadIsRefusedBeforeAnyMount(t *testing.T) {
@@ -66,5 +70,35 @@ func TestAnAzureClassThatNoAzureProviderCanReadIsRefusedBeforeAnyMount(t *testin
 				t.Errorf("problem %q, want one containing %q", got, tt.problem)
 			}
 		})
+	}
+}
+
+func TestTheCheckOfAnAzureClassIsCachedPerClassGeneration(t *testing.T) {
+	class := &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Name: "c", UID: "u1", Generation: 1}, Spec: spcv1.SecretProviderClassSpec{
+		Provider: "azure", Parameters: map[string]string{"tenantID": "t", "clientID": "c", "objects": "array:\n  - |\n    objectName: a\n    objectType: secret\n"}}}
+	var c planCache
+	if problem := c.classProblem(class, "workload"); !strings.Contains(problem, "keyvaultName is not set") {
+		t.Fatalf("problem %q, want keyvaultName", problem)
+	}
+	class.Spec.Parameters["keyvaultName"] = "kv-app"
+	if problem := c.classProblem(class, "workload"); !strings.Contains(problem, "keyvaultName is not set") {
+		t.Errorf("the same generation was checked again: %q", problem)
+	}
+	class.Generation = 2
+	if problem := c.classProblem(class, "workload"); problem != "" {
+		t.Errorf("a new generation kept the old answer: %q", problem)
+	}
+}
+
+func TestABoundedMapStartsAfreshWhenFull(t *testing.T) {
+	var b boundedMap[int, int]
+	for i := range maxCachedPlans + 1 {
+		b.put(i, i)
+	}
+	if len(b.m) != 1 {
+		t.Errorf("%d entries after %d puts, want 1 (emptied when full)", len(b.m), maxCachedPlans+1)
+	}
+	if v, ok := b.get(maxCachedPlans); !ok || v != maxCachedPlans {
+		t.Errorf("the last entry put = %d, %v", v, ok)
 	}
 }
