@@ -77,6 +77,7 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		env, err = conformance.StartCluster(context.Background(), conformance.ClusterOptions{Kubeconfig: os.Getenv("KVSYNC_KUBECONFIG"), MountDeadline: deadline,
 			FakevaultAdmin: os.Getenv("KVSYNC_FAKEVAULT_ADMIN"), MetricsURL: os.Getenv("KVSYNC_METRICS_URL"), ProviderProxy: os.Getenv("KVSYNC_PROVIDER_PROXY") == "true", PollInterval: opts.PollInterval})
 		Expect(err).NotTo(HaveOccurred())
+		env.Profiles = profiles()
 		return
 	case os.Getenv("KVSYNC_CONFORMANCE_MODE") == "external":
 		env, err = conformance.StartExternal(context.Background(), conformance.ExternalOptions{Options: opts, ModuleRoot: "..", ProviderFaults: true})
@@ -85,6 +86,7 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	}
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(env.Stop)
+	env.Profiles = profiles()
 }, NodeTimeout(5*time.Minute))
 
 // mountDeadline is KVSYNC_CONFORMANCE_MOUNT_DEADLINE, the deployed
@@ -101,12 +103,8 @@ func mountDeadline() (time.Duration, error) {
 	return d, nil
 }
 
-// The profiles under test: KVSYNC_CONFORMANCE_PROFILES, comma-separated,
-// core and extended by default.
-var _ = BeforeEach(func() {
-	env.Profiles = profiles()
-}, OncePerOrdered)
-
+// profiles are the profiles under test: KVSYNC_CONFORMANCE_PROFILES,
+// comma-separated, core and extended by default.
 func profiles() []string {
 	list := os.Getenv("KVSYNC_CONFORMANCE_PROFILES")
 	if list == "" {

@@ -341,9 +341,12 @@ func (e *Environment) startProvider(dir string, log io.Writer, which string, w i
 	// Closing the idle connections also ends the dials still held by
 	// blackhole faults, as on a real transport.
 	e.stops = append(e.stops, func() error { transport.CloseIdleConnections(); return nil })
+	if which == "" {
+		which = ProviderKvsync
+	}
 	var srv v1alpha1.CSIDriverProviderServer
 	switch which {
-	case "", ProviderKvsync:
+	case ProviderKvsync:
 		kv, err := provider.New(provider.Options{SocketDir: dir, MountTimeout: 3 * time.Second,
 			Transport: &http.Client{Transport: transport}, Logger: slog.New(slog.NewTextHandler(log, nil))})
 		if err != nil {
@@ -356,9 +359,6 @@ func (e *Environment) startProvider(dir string, log io.Writer, which string, w i
 		return fmt.Errorf("unknown provider %q: use %s or %s", which, ProviderKvsync, ProviderUpstreamShaped)
 	}
 	e.AzureProvider = which
-	if which == "" {
-		e.AzureProvider = ProviderKvsync
-	}
 	lis, err := net.Listen("unix", filepath.Join(dir, provider.Name+".sock"))
 	if err != nil {
 		return err

@@ -496,7 +496,7 @@ func (r *run) conditionMismatch(want scenarios.Expectation, c metav1.Condition) 
 		fragments = append(slices.Clone(fragments), want.ExtendedMessage...)
 	}
 	for _, frag := range fragments {
-		frag = strings.ReplaceAll(frag, scenarios.VaultHostVar, r.vault+".vault.azure.net")
+		frag = strings.ReplaceAll(frag, scenarios.VaultHostVar, r.vault+"."+fakevault.VaultDomain)
 		if !strings.Contains(c.Message, frag) {
 			return fmt.Sprintf("message %q does not contain %q", c.Message, frag)
 		}
