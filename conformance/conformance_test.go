@@ -80,7 +80,8 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		env.Profiles = profiles()
 		return
 	case os.Getenv("KVSYNC_CONFORMANCE_MODE") == "external":
-		env, err = conformance.StartExternal(context.Background(), conformance.ExternalOptions{Options: opts, ModuleRoot: "..", ProviderFaults: true})
+		env, err = conformance.StartExternal(context.Background(), conformance.ExternalOptions{Options: opts, ModuleRoot: "..", ProviderFaults: true,
+			ProviderCommand: strings.Fields(os.Getenv("KVSYNC_CONFORMANCE_PROVIDER_COMMAND"))})
 	default:
 		env, err = conformance.Start(context.Background(), opts)
 	}
@@ -131,6 +132,8 @@ func implementation() string {
 		return "the cluster's SecretSync controller and Azure provider"
 	case env.AzureProvider == conformance.ProviderUpstreamShaped:
 		return "kvsync controller + upstream-shaped Azure provider double (" + upstreamprovider.UpstreamVersion + ")"
+	case env.AzureProvider == conformance.ProviderCommand:
+		return "kvsync controller + Azure provider " + filepath.Base(strings.Fields(os.Getenv("KVSYNC_CONFORMANCE_PROVIDER_COMMAND"))[0])
 	}
 	return "kvsync controller + kvsync provider"
 }

@@ -64,7 +64,7 @@ type Options struct {
 	Provider string
 }
 
-// The Azure providers the embedded mode can run.
+// The Azure providers the suite can run.
 const (
 	// ProviderKvsync is kvsync's Azure provider (package provider).
 	ProviderKvsync = "kvsync"
@@ -72,6 +72,9 @@ const (
 	// (package upstreamprovider), which answers as the provider the SSE
 	// ships does.
 	ProviderUpstreamShaped = "upstream-shaped"
+	// ProviderCommand is another Azure provider, run as a process by the
+	// external mode (ExternalOptions.ProviderCommand).
+	ProviderCommand = "command"
 )
 
 // Environment is the world scenarios run in: envtest, fakevault with a

@@ -8,12 +8,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -23,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/kvsync/kvsync/controller/csiprovider"
 	"github.com/kvsync/kvsync/deploy"
@@ -48,6 +52,13 @@ type ExternalOptions struct {
 	// the provider process, on the provider's socket, so that provider.*
 	// faults reach it (see Environment.ProviderFaultsURL).
 	ProviderFaults bool
+	// ProviderCommand, when set, is another Azure provider to run in
+	// kvsync-provider's place: its path and arguments, in which every
+	// {socket} is replaced by the unix socket it must serve and every
+	// {port} by a free TCP port of its own. It gets the same environment
+	// (HTTPS_PROXY and SSL_CERT_FILE to reach the fake) and is supervised
+	// the same way; the suite reads no metrics from it.
+	ProviderCommand []string
 }
 
 // StartExternal starts the world as separate processes, as on a cluster:
@@ -86,6 +97,9 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 		return nil, err
 	}
 	e.Metrics, e.ProviderMetrics = e.Controller.Metrics, e.Provider.Metrics
+	if len(opts.ProviderCommand) > 0 {
+		e.AzureProvider, e.ProviderMetrics = ProviderCommand, nil
+	}
 	return e, nil
 }
 
@@ -154,10 +168,13 @@ func (e *Environment) startProviderBinary(ctx context.Context, opts ExternalOpti
 		}
 		e.World = withProviderFaults{admin: fake.admin, inj: inj}
 	}
+	env := []string{"HTTPS_PROXY=http://" + fake.proxy, "SSL_CERT_FILE=" + fake.caFile, "HOME=" + dir}
+	if len(opts.ProviderCommand) > 0 {
+		return e.startProviderCommand(ctx, opts, env, providerSockets)
+	}
 	providerHTTP := freeAddr()
 	var err error
-	if e.Provider, err = e.process(opts.Log, filepath.Join(bin, "kvsync-provider"), providerHTTP,
-		[]string{"HTTPS_PROXY=http://" + fake.proxy, "SSL_CERT_FILE=" + fake.caFile, "HOME=" + dir},
+	if e.Provider, err = e.process(opts.Log, filepath.Join(bin, "kvsync-provider"), providerHTTP, env,
 		append([]string{"--socket-dir", providerSockets, "--http-addr", providerHTTP, "--mount-timeout", "3s"}, opts.ProviderArgs...)...); err != nil {
 		return err
 	}
@@ -165,6 +182,69 @@ func (e *Environment) startProviderBinary(ctx context.Context, opts ExternalOpti
 		return fmt.Errorf("kvsync-provider: %w", err)
 	}
 	return nil
+}
+
+// startProviderCommand starts opts.ProviderCommand as the Azure provider,
+// serving azure.sock in sockets, and waits until it answers Version there.
+func (e *Environment) startProviderCommand(ctx context.Context, opts ExternalOptions, env []string, sockets string) error {
+	socket := filepath.Join(sockets, provider.Name+".sock")
+	args := providerCommandArgs(opts.ProviderCommand[1:], socket, func() string {
+		_, port, _ := net.SplitHostPort(freeAddr())
+		return port
+	})
+	if err := os.MkdirAll(sockets, 0o755); err != nil {
+		return err
+	}
+	var err error
+	if e.Provider, err = e.process(opts.Log, opts.ProviderCommand[0], "", env, args...); err != nil {
+		return err
+	}
+	if err := waitProviderVersion(ctx, socket); err != nil {
+		return fmt.Errorf("%s: %w", e.Provider.Name, err)
+	}
+	return nil
+}
+
+// providerCommandArgs replaces {socket} with socket and each {port} with a
+// port of its own from port.
+func providerCommandArgs(args []string, socket string, port func() string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		a = strings.ReplaceAll(a, "{socket}", socket)
+		for strings.Contains(a, "{port}") {
+			a = strings.Replace(a, "{port}", port(), 1)
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// waitProviderVersion waits up to 30 s until a provider answers Version on
+// the unix socket at path.
+func waitProviderVersion(ctx context.Context, path string) error {
+	conn, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dialling %s: %w", path, err)
+	}
+	defer conn.Close()
+	client := v1alpha1.NewCSIDriverProviderClient(conn)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := client.Version(callCtx, &v1alpha1.VersionRequest{Version: "v1alpha1"})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer to Version at %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // startControllerBinary installs the controller as the chart installs it
