@@ -24,6 +24,11 @@ const tokenExpirationSeconds = 600
 // one is requested.
 const tokenRefreshFraction = 0.8
 
+// TokenRefreshAfter is how long after its issue a ServiceAccount token the
+// controller requested is requested again, by the first check that needs
+// it then.
+const TokenRefreshAfter = time.Duration(tokenExpirationSeconds*tokenRefreshFraction) * time.Second
+
 // tokenRequestTimeout bounds one TokenRequest, which runs on a context of
 // its own: the checks waiting for it do not share the fate of the one that
 // started it.

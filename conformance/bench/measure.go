@@ -48,6 +48,10 @@ type Result struct {
 	InitialEvents map[string]int `json:"initialEvents"`
 	// SteadyPerPoll are the steady state's counts per poll.
 	SteadyPerPoll Counts `json:"steadyPerPoll"`
+	// SteadyAfterSeconds is when the steady state's window began, after
+	// the initial sync: once its first poll had passed and a quarter poll
+	// went by without a Secret or status write.
+	SteadyAfterSeconds float64 `json:"steadyAfterSeconds"`
 	// RSSMaxBytes and HeapMaxBytes are the controller's highest memory
 	// over the steady state's samples (what a memory limit must hold),
 	// RSSMedianBytes and HeapMedianBytes their median.
@@ -71,7 +75,7 @@ type Result struct {
 	// the end of the measurement.
 	Tokens *Tokens `json:"tokens,omitempty"`
 	// PhaseSeconds is the harness's time in each phase (start, sync,
-	// steady, change, failures, memory).
+	// steady, change, failures, memory, tokens).
 	PhaseSeconds map[string]float64 `json:"phaseSeconds"`
 }
 
@@ -270,6 +274,8 @@ type measurement struct {
 	// rates is the shared vault's request rate from the initial sync on;
 	// nil without a shared vault.
 	rates *rateWatch
+	// syncedAt is when the initial sync ended.
+	syncedAt time.Time
 }
 
 // phase is one step of a measurement; the time it takes is reported under
@@ -288,6 +294,7 @@ func (m *measurement) phases() []phase {
 		{"change", m.valueChange},
 		{"failures", m.failures},
 		{"memory", m.unrelatedMemory},
+		{"tokens", m.tokenRefresh},
 	}
 }
 
@@ -313,6 +320,7 @@ func (m *measurement) initialSync(ctx context.Context) error {
 		return err
 	}
 	res.SyncSeconds = time.Since(start).Seconds()
+	m.syncedAt = time.Now()
 	if err := profiled(); err != nil {
 		return err
 	}
@@ -327,13 +335,18 @@ func (m *measurement) initialSync(ctx context.Context) error {
 	return err
 }
 
-// steadyState lets the first poll after the initial sync pass, then counts
-// o.polls polls and samples the controller's memory, profiling its CPU and
-// heap meanwhile. With a shared vault, it also reports the vault's
+// steadyState lets the first poll after the initial sync pass and its
+// writes end (the first check after a creation rewrites the reason), then
+// counts o.polls polls and samples the controller's memory, profiling its
+// CPU and heap meanwhile. With a shared vault, it also reports the vault's
 // throttling and request rate.
 func (m *measurement) steadyState(ctx context.Context) error {
 	o, res := m.o, m.res
 	sleep(ctx, o.poll+o.poll/2)
+	if err := m.w.quiet(ctx, o.poll/4, 5*o.poll); err != nil {
+		return err
+	}
+	res.SteadyAfterSeconds = time.Since(m.syncedAt).Seconds()
 	window := time.Duration(o.polls) * o.poll
 	profiled := m.prof.cpu(ctx, fmt.Sprintf("controller-%d-steady", m.w.n), window)
 	steady, err := m.w.settle(ctx, window, o.poll/4)
@@ -379,6 +392,19 @@ func (m *measurement) failures(ctx context.Context) (err error) {
 		}
 	}
 	return nil
+}
+
+// tokenRefresh makes the token window of the size with the outage, the
+// longest, outlast the refresh of the ServiceAccount tokens the initial
+// sync got, so that Result.Tokens counts one refresh of each: it waits
+// until TokenRefreshAfter, a poll (a token is refreshed by the first check
+// that needs it) and 10 s have passed since the initial sync.
+func (m *measurement) tokenRefresh(ctx context.Context) error {
+	if m.o.outage <= 0 || m.w.n != m.o.outageAt {
+		return nil
+	}
+	sleep(ctx, time.Until(m.syncedAt.Add(controller.TokenRefreshAfter+m.o.poll+10*time.Second)))
+	return ctx.Err()
 }
 
 // unrelatedMemory measures the controller's memory with o.unrelated
@@ -706,6 +732,30 @@ func (w *world) settle(ctx context.Context, d, interval time.Duration) (settled,
 	}
 	s.cores = (s.last.cpu - s.first.cpu) / time.Since(start).Seconds()
 	return s, nil
+}
+
+// quiet waits until interval passes without a Secret or SecretSync status
+// write, at most max.
+func (w *world) quiet(ctx context.Context, interval, max time.Duration) error {
+	last, err := read(ctx, w.env)
+	if err != nil {
+		return err
+	}
+	for start := time.Now(); time.Since(start) < max; {
+		sleep(ctx, interval)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		next, err := read(ctx, w.env)
+		if err != nil {
+			return err
+		}
+		if c := diff(last, next, 0); c.SecretWrites == 0 && c.StatusWrites == 0 {
+			return nil
+		}
+		last = next
+	}
+	return nil
 }
 
 // parallel runs do(0..n-1) on workers goroutines and returns the first

@@ -64,6 +64,11 @@ func (r Report) print(out io.Writer) {
 			c.Mounts, res.Classes, c.VaultRequests, res.DistinctReads, c.CPUCores, res.RSSMaxBytes/(1<<20), res.RSSMedianBytes/(1<<20), res.HeapMaxBytes/(1<<20), res.HeapMedianBytes/(1<<20))
 	}
 	_ = w.Flush()
+	fmt.Fprint(out, "  each window began after the first poll's writes ended (the first check after a creation rewrites the reason), seconds after the initial sync:")
+	for _, res := range r.Results {
+		fmt.Fprintf(out, " %.0f at %d;", res.SteadyAfterSeconds, res.SecretSyncs)
+	}
+	fmt.Fprintln(out)
 	fmt.Fprintln(out)
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "one value changes\tSecretSyncs\tdependents\tSecret writes\tlatency s\t")
@@ -92,7 +97,7 @@ func (r Report) print(out io.Writer) {
 	fmt.Fprintln(out)
 	for _, res := range r.Results {
 		fmt.Fprintf(out, "harness seconds at %d:", res.SecretSyncs)
-		for _, p := range []string{"start", "sync", "steady", "change", "failures", "memory"} {
+		for _, p := range []string{"start", "sync", "steady", "change", "failures", "memory", "tokens"} {
 			fmt.Fprintf(out, " %s %.0f;", p, res.PhaseSeconds[p])
 		}
 		fmt.Fprintln(out)
