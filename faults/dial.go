@@ -19,6 +19,12 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 // address that never answers.
 const misrouteAddr = "10.255.0.4"
 
+// blockedAddr is the address a blocked vault's name resolves to where the
+// fake's DNS server is the clients' way to it: a public address (TEST-NET-3)
+// the network drops, as a firewall on the path to a vault's public address
+// does.
+const blockedAddr = "203.0.113.4"
+
 // Dialer wraps next with the DNS, transport and gateway faults: the dial
 // function to give clients in place of next.
 func (i *Injector) Dialer(next DialFunc) DialFunc {

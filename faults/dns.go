@@ -108,7 +108,7 @@ func answer(w dns.ResponseWriter, req *dns.Msg, opts DNSServerOptions) {
 	q := req.Question[0]
 	name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
 	if inj := opts.Injector; inj != nil {
-		if f := inj.decide(target{host: name, vault: inj.vaultOf(name)}, inLayers("dns")); f != nil {
+		if f := inj.decide(target{host: name, vault: inj.vaultOf(name)}, resolvable); f != nil {
 			switch f.Kind {
 			case DNSNXDomain:
 				m.Rcode = dns.RcodeNameError
@@ -119,6 +119,10 @@ func answer(w dns.ResponseWriter, req *dns.Msg, opts DNSServerOptions) {
 			case DNSMisroute:
 				if q.Qtype == dns.TypeA {
 					m.Answer = append(m.Answer, aRecord(q.Name, net.ParseIP(misrouteAddr)))
+				}
+			case TransportBlackhole, GatewayVaultBlocked:
+				if q.Qtype == dns.TypeA {
+					m.Answer = append(m.Answer, aRecord(q.Name, net.ParseIP(blockedAddr)))
 				}
 			}
 			_ = w.WriteMsg(m)
@@ -133,6 +137,18 @@ func answer(w dns.ResponseWriter, req *dns.Msg, opts DNSServerOptions) {
 		m.Answer = append(m.Answer, aRecord(q.Name, ip))
 	}
 	_ = w.WriteMsg(m)
+}
+
+// resolvable takes the faults a DNS answer can carry: the dns layer's, and
+// the faults whose connection never completes (transport.blackhole,
+// gateway.vault-blocked), which send the name to a public-looking address
+// the network drops (blockedAddr), where dns.misroute sends it to a
+// private one. Where the fake's DNS server is
+// the clients' only way to the fake (a cluster whose DNS forwards Azure's
+// names to it), that is how those faults reach them; clients that dial
+// through the injector's Dialer meet them there instead.
+func resolvable(f *Fault) bool {
+	return inLayers("dns")(f) || f.Kind == TransportBlackhole || f.Kind == GatewayVaultBlocked
 }
 
 func aRecord(name string, ip net.IP) dns.RR {

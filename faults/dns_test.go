@@ -11,7 +11,7 @@ import (
 	"github.com/kvsync/kvsync/faults"
 )
 
-func TestTheDNSServerResolvesTheFakesNamesWithDNSFaults(t *testing.T) {
+func TestTheDNSServerResolvesTheFakesNamesWithDNSFaultsAndSendsBlockedVaultsToAnAddressTheNetworkDrops(t *testing.T) {
 	inj, err := faults.New(faults.Options{Seed: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +53,11 @@ func TestTheDNSServerResolvesTheFakesNamesWithDNSFaults(t *testing.T) {
 		}},
 		{faults.DNSTimeout, func(_ []string, err error) bool { return errors.As(err, &dnsErr) && dnsErr.IsTimeout }},
 		{faults.DNSMisroute, func(addrs []string, err error) bool { return err == nil && slices.Contains(addrs, "10.255.0.4") }},
+		{faults.TransportBlackhole, func(addrs []string, err error) bool { return err == nil && slices.Contains(addrs, "203.0.113.4") }},
+		{faults.GatewayVaultBlocked, func(addrs []string, err error) bool { return err == nil && slices.Contains(addrs, "203.0.113.4") }},
+		// A fault of the connection the DNS answer cannot carry leaves the
+		// name resolving to the fake.
+		{faults.TransportRefused, func(addrs []string, err error) bool { return err == nil && slices.Contains(addrs, "127.0.0.1") }},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.kind), func(t *testing.T) {
