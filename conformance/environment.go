@@ -122,6 +122,11 @@ type Environment struct {
 	// Controller, Provider and Fakevault are the processes of the external
 	// mode, which tests may kill; nil in the other modes.
 	Controller, Provider, Fakevault *Process
+	// RunSuffix ends the names of every scenario's namespace and vault,
+	// so that a run on a cluster and a fake that outlive it does not meet
+	// an earlier run's; empty where the control plane and the fake are
+	// the run's own.
+	RunSuffix string
 	// AdminURL is fakevault's admin API in the external mode.
 	AdminURL string
 	// ProviderFaultsURL is the admin API (as fakevault's /faults) of the

@@ -3,6 +3,8 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -497,7 +499,7 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Environment, error
 		return nil, err
 	}
 	e := &Environment{Client: c, Config: cfg, World: w, Issuer: iss, PollInterval: opts.PollInterval, Mode: "cluster", ProviderProxy: opts.ProviderProxy,
-		MountDeadline: opts.MountDeadline}
+		MountDeadline: opts.MountDeadline, RunSuffix: runSuffix()}
 	if e.MountDeadline == 0 {
 		e.MountDeadline = csiprovider.DefaultTimeout
 	}
@@ -505,6 +507,14 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Environment, error
 		e.Metrics = func() (string, error) { return httpGet(opts.MetricsURL) }
 	}
 	return e, nil
+}
+
+// runSuffix is a run's own suffix for names on a cluster: a dash and five
+// random hexadecimal digits.
+func runSuffix() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return "-" + hex.EncodeToString(b)[:5]
 }
 
 func clientcmdConfig(path string) (*rest.Config, error) {

@@ -114,7 +114,7 @@ func Profiled(e *Environment, s scenarios.Scenario) string {
 func (e *Environment) Run(ctx context.Context, s scenarios.Scenario) Result {
 	start := time.Now()
 	res := Result{Scenario: s.Name, Labels: s.Labels, Reasons: expectedReasons(s)}
-	r := &run{env: e, s: s, ns: "sc-" + s.Name, vault: vaultName(s.Name), res: &res}
+	r := &run{env: e, s: s, ns: "sc-" + s.Name + e.RunSuffix, vault: vaultName(s.Name + e.RunSuffix), res: &res}
 	defer r.cleanup(context.WithoutCancel(ctx))
 	if err := r.do(ctx); err != nil {
 		res.Failure = fmt.Sprintf("scenario %s: %v", s.Name, err)
@@ -642,6 +642,11 @@ func (r *run) cleanup(ctx context.Context) {
 	}
 	if err := r.env.Client.Delete(ctx, ss); err != nil && !apierrors.IsNotFound(err) {
 		return
+	}
+	if r.env.Mode == "cluster" {
+		// A cluster outlives the run: its namespace goes too (the
+		// cluster's namespace controller deletes what is in it).
+		_ = r.env.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ns}})
 	}
 }
 
