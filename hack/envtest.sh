@@ -31,13 +31,7 @@ start=$(date +%s)
 tmp="$dir.tmp.$$"
 mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
-ver="k8s.io/component-base/version"
-(
-  cd "$mod"
-  CGO_ENABLED=0 go build -o "$tmp/" \
-    -ldflags "-s -w -X $ver.gitVersion=$k8s -X $ver.gitMajor=1 -X $ver.gitMinor=$(echo "$k8s" | cut -d. -f2)" \
-    tool
-)
+"$root/hack/kubernetes.sh" "$tmp" kube-apiserver kubectl etcd
 mv "$tmp" "$dir"
 trap - EXIT
 echo "built envtest binaries in $(( $(date +%s) - start ))s" >&2
