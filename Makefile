@@ -156,16 +156,33 @@ docker-build: ## Build the images kvsync-controller, kvsync-provider and fakevau
 e2e-docker: docker-build ## Run scenarios in existing-cluster mode against the images as containers (needs a running dockerd).
 	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) run ./hack/e2e-docker --image-tag=$(IMG_TAG) --artifacts=$(ARTIFACTS)/e2e-docker
 
-##@ kind (needs a container runtime that can pull kind's node image)
+##@ kind (a node image built here from source modules and Debian packages)
 
 KIND ?= $(GO) run sigs.k8s.io/kind@v0.33.0
 KIND_CLUSTER ?= kvsync
 KIND_KUBECONFIG ?= bin/kind-$(KIND_CLUSTER).kubeconfig
+# KIND_NODE_IMAGE is the node image of kind-up; empty builds one here
+# (hack/kind/image.sh), e.g. kindest/node:v1.37.2 where it can be pulled.
+KIND_NODE_IMAGE ?=
+
+.PHONY: kind-dockerd
+kind-dockerd: ## Start a Docker engine whose runtime can run kind's nodes on this host (hack/kind/dockerd.sh stop stops it).
+	hack/kind/dockerd.sh start
+
+.PHONY: kind-image
+kind-image: kind-dockerd ## Build the kind node image from source modules and Debian packages; cached by content.
+	hack/kind/image.sh
 
 .PHONY: kind-up
-kind-up: ## Create the kind cluster (hack/kind/cluster.yaml); its kubeconfig goes to KIND_KUBECONFIG.
+kind-up: kind-dockerd ## Create the kind cluster (hack/kind/cluster.yaml); its kubeconfig goes to KIND_KUBECONFIG.
 	@mkdir -p bin
-	$(KIND) create cluster --name $(KIND_CLUSTER) --config hack/kind/cluster.yaml --kubeconfig $(KIND_KUBECONFIG)
+	image="$(KIND_NODE_IMAGE)"; [ -n "$$image" ] || image=$$(hack/kind/image.sh); \
+		$(KIND) create cluster --name $(KIND_CLUSTER) --image "$$image" --config hack/kind/cluster.yaml --kubeconfig $(KIND_KUBECONFIG)
+	# fakevault's DNS answers a name the network must not reach with
+	# 10.255.0.4 (dns.misroute, a private endpoint) or 203.0.113.4
+	# (transport.blackhole, gateway.vault-blocked): the node drops both, as a
+	# network that does not route them.
+	docker exec $(KIND_CLUSTER)-control-plane sh -c 'for a in 10.255.0.4 203.0.113.4; do iptables -I FORWARD -d $$a/32 -j DROP && iptables -I OUTPUT -d $$a/32 -j DROP; done'
 
 .PHONY: kind-deploy
 kind-deploy: docker-build ## Load the images, deploy fakevault (with CoreDNS forwarding Azure's names to it) and the chart.

@@ -179,7 +179,7 @@ func TestDeployRefusesBadInput(t *testing.T) {
 	}
 }
 
-func TestTheKindClusterMapsTheAdminPort(t *testing.T) {
+func TestTheKindClusterMapsTheAdminPortAndFitsTheNodeImageBuiltHere(t *testing.T) {
 	raw, err := os.ReadFile("cluster.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +196,11 @@ func TestTheKindClusterMapsTheAdminPort(t *testing.T) {
 				Protocol      string `json:"protocol"`
 			} `json:"extraPortMappings"`
 		} `json:"nodes"`
+		Networking struct {
+			DisableDefaultCNI bool `json:"disableDefaultCNI"`
+		} `json:"networking"`
+		KubeadmConfigPatches    []string `json:"kubeadmConfigPatches"`
+		ContainerdConfigPatches []string `json:"containerdConfigPatches"`
 	}
 	if err := yaml.UnmarshalStrict(raw, &cluster); err != nil {
 		t.Fatalf("cluster.yaml: %v", err)
@@ -206,5 +211,14 @@ func TestTheKindClusterMapsTheAdminPort(t *testing.T) {
 	m := cluster.Nodes[0].ExtraPortMapping[0]
 	if m.ContainerPort != AdminNodePort || m.HostPort != AdminNodePort || m.ListenAddress != "127.0.0.1" {
 		t.Errorf("port mapping %+v, want the admin node port %d on the host's loopback", m, AdminNodePort)
+	}
+	if !cluster.Networking.DisableDefaultCNI {
+		t.Error("kind's default CNI is on; the node image carries its own CNI configuration and no kindnetd")
+	}
+	if p := strings.Join(cluster.KubeadmConfigPatches, "\n"); !strings.Contains(p, "kind: KubeletConfiguration") || !strings.Contains(p, "failCgroupV1: false") {
+		t.Errorf("no KubeletConfiguration patch with failCgroupV1: false (a cgroup v1 host): %q", p)
+	}
+	if p := strings.Join(cluster.ContainerdConfigPatches, "\n"); !strings.Contains(p, "restrict_oom_score_adj = true") {
+		t.Errorf("no containerd patch with restrict_oom_score_adj = true (a node without CAP_SYS_RESOURCE): %q", p)
 	}
 }
