@@ -133,7 +133,7 @@ func implementation() string {
 	case env.AzureProvider == conformance.ProviderUpstreamShaped:
 		return "kvsync controller + upstream-shaped Azure provider double (" + upstreamprovider.UpstreamVersion + ")"
 	case env.AzureProvider == conformance.ProviderCommand:
-		return "kvsync controller + Azure provider " + filepath.Base(strings.Fields(os.Getenv("KVSYNC_CONFORMANCE_PROVIDER_COMMAND"))[0])
+		return "kvsync controller + Azure provider " + env.Provider.Name
 	}
 	return "kvsync controller + kvsync provider"
 }

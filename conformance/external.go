@@ -98,9 +98,9 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	if err := e.startControllerBinary(ctx, opts, bin, dir, sockets); err != nil {
 		return nil, err
 	}
-	e.Metrics, e.ProviderMetrics = e.Controller.Metrics, e.Provider.Metrics
-	if len(opts.ProviderCommand) > 0 {
-		e.AzureProvider, e.ProviderMetrics = ProviderCommand, nil
+	e.Metrics = e.Controller.Metrics
+	if e.Provider.MetricsURL() != "" {
+		e.ProviderMetrics = e.Provider.Metrics
 	}
 	return e, nil
 }
@@ -204,6 +204,7 @@ func (e *Environment) startProviderCommand(ctx context.Context, opts ExternalOpt
 	if err := waitProviderVersion(ctx, socket); err != nil {
 		return fmt.Errorf("%s: %w", e.Provider.Name, err)
 	}
+	e.AzureProvider = ProviderCommand
 	return nil
 }
 
@@ -230,23 +231,16 @@ func waitProviderVersion(ctx context.Context, path string) error {
 	}
 	defer conn.Close()
 	client := v1alpha1.NewCSIDriverProviderClient(conn)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	err = retry(ctx, func() error {
 		callCtx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
 		_, err := client.Version(callCtx, &v1alpha1.VersionRequest{Version: "v1alpha1"})
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer to Version at %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("no answer to Version at %s: %w", path, err)
 	}
+	return nil
 }
 
 // startControllerBinary installs the controller as the chart installs it
@@ -402,13 +396,20 @@ func (e *Environment) process(log io.Writer, path, metrics string, env []string,
 }
 
 func waitHealthy(ctx context.Context, url string) error {
+	if err := retry(ctx, func() error { _, err := httpGet(url); return err }); err != nil {
+		return fmt.Errorf("not healthy at %s: %w", url, err)
+	}
+	return nil
+}
+
+// retry calls try every 100 ms until it succeeds, for at most 30 s, and
+// returns its last error or ctx's.
+func retry(ctx context.Context, try func() error) error {
 	deadline := time.Now().Add(30 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		if _, err := httpGet(url); err == nil {
-			return nil
-		} else {
-			last = err
+	for {
+		err := try()
+		if err == nil || !time.Now().Before(deadline) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -416,7 +417,6 @@ func waitHealthy(ctx context.Context, url string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("not healthy at %s: %w", url, last)
 }
 
 func httpGet(url string) (string, error) {
