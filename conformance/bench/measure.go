@@ -195,26 +195,18 @@ func measure(ctx context.Context, o options, n int, largest bool, log io.Writer)
 	}
 	m := &measurement{o: o, w: w, prof: prof, largest: largest, res: &res}
 	res.PhaseSeconds = map[string]float64{"start": res.StartSeconds}
-	var synced sample
-	var syncedAt time.Time
 	for _, p := range m.phases() {
 		mark := time.Now()
 		if err := p.run(ctx); err != nil {
 			return res, err
 		}
 		res.PhaseSeconds[p.name] = time.Since(mark).Seconds()
-		if p.name == "sync" {
-			if synced, err = read(ctx, env); err != nil {
-				return res, err
-			}
-			syncedAt = time.Now()
-		}
 	}
 	end, err := read(ctx, env)
 	if err != nil {
 		return res, err
 	}
-	res.Tokens = tokenRates(diff(synced, end, time.Since(syncedAt).Seconds()))
+	res.Tokens = tokenRates(diff(m.synced, end, time.Since(m.syncedAt).Seconds()))
 	return res, nil
 }
 
@@ -274,7 +266,9 @@ type measurement struct {
 	// rates is the shared vault's request rate from the initial sync on;
 	// nil without a shared vault.
 	rates *rateWatch
-	// syncedAt is when the initial sync ended.
+	// synced and syncedAt are the counters and the time when the initial
+	// sync ended.
+	synced   sample
 	syncedAt time.Time
 }
 
@@ -328,6 +322,7 @@ func (m *measurement) initialSync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.synced = after
 	res.Initial = diff(before, after, res.SyncSeconds)
 	delete(res.Initial.Writes, "secretsyncs POST") // the harness's own
 	res.Initial.OtherWrites -= float64(res.SecretSyncs)
