@@ -62,10 +62,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-kind_files() {
-  local dir
-  dir=$(cd "$root" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kind@$kind_version" | jq -r .Dir)
-  echo "$dir/images/base/files"
+# kind_files is the directory of kind's node files in the kind module.
+kind_files=""
+find_kind_files() {
+  [ -n "$kind_files" ] && return
+  kind_files="$(cd "$root" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kind@$kind_version" | jq -r .Dir)/images/base/files"
 }
 
 # as_node tags image $1 as $2, with a kind node's configuration: systemd
@@ -95,7 +96,8 @@ build_base() {
   log "debootstrap $suite into $rootfs"
   debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
     { tail -30 "$work/debootstrap.log" >&2; return 1; }
-  files=$(kind_files)
+  find_kind_files
+  files=$kind_files
   install -m 0755 "$files"/usr/local/bin/* "$rootfs/usr/local/bin/"
   mkdir -p "$rootfs/kind/bin" "$rootfs/etc/containerd" "$rootfs/etc/systemd/system/kubelet.service.d" "$rootfs/etc/kubernetes/manifests"
   install -m 0644 "$files/kind/README.txt" "$rootfs/kind/"
@@ -220,7 +222,8 @@ EOF
   done < <("$work/bin/kubeadm" config images list --kubernetes-version "$k8s")
   [ -n "${etcd:-}" ] && [ -n "${coredns:-}" ] && [ -n "${pause:-}" ] || { echo "kubeadm's image list lacks etcd, CoreDNS or pause" >&2; return 1; }
   # kind's containerd configuration names its own sandbox image.
-  sandbox=$(sed -n 's/^ *sandbox_image = "\(.*\)"/\1/p' "$(kind_files)/etc/containerd/config.toml")
+  find_kind_files
+  sandbox=$(sed -n 's/^ *sandbox_image = "\(.*\)"/\1/p' "$kind_files/etc/containerd/config.toml")
   if [ -n "$sandbox" ] && [ "$sandbox" != "$pause" ]; then
     docker tag "$pause" "$sandbox"
     images+=("$sandbox")
