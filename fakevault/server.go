@@ -78,6 +78,10 @@ type Options struct {
 	// ErrorLog receives the HTTP server's connection errors (e.g. TLS
 	// handshakes a client aborted); defaults to discarding them.
 	ErrorLog *log.Logger
+	// CA signs the server's TLS certificate and the certificates stored in
+	// vaults; defaults to a new CA. Pass one kept across restarts (LoadCA)
+	// when clients out of process trust its bundle.
+	CA *pki.CA
 }
 
 // Server is a running fake Key Vault and Entra ID.
@@ -101,6 +105,9 @@ type Server struct {
 	conns map[net.Conn]struct{}
 }
 
+// NewCA returns a new CA of the kind a Server makes when Options.CA is nil.
+func NewCA() (*pki.CA, error) { return pki.NewCA("kvsync fake Azure CA") }
+
 // NewServer starts a Server. Close it when done.
 func NewServer(opts Options) (*Server, error) {
 	if opts.Addr == "" {
@@ -109,9 +116,12 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.ErrorLog == nil {
 		opts.ErrorLog = log.New(io.Discard, "", 0)
 	}
-	ca, err := pki.NewCA("kvsync fake Azure CA")
-	if err != nil {
-		return nil, err
+	ca := opts.CA
+	if ca == nil {
+		var err error
+		if ca, err = NewCA(); err != nil {
+			return nil, err
+		}
 	}
 	leaf, err := ca.Issue(pki.LeafOptions{
 		DNSNames: []string{LoginHost, "*." + VaultDomain, "localhost"},

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kvsync/kvsync/fakevault"
+	"github.com/kvsync/kvsync/fakevault/pki"
 	"github.com/kvsync/kvsync/faults"
 )
 
@@ -29,6 +30,7 @@ type options struct {
 	adminListen   string
 	proxyListen   string
 	caOut         string
+	caCert, caKey string
 	region        string
 	tokenLifetime time.Duration
 	faultSeed     uint64
@@ -62,6 +64,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.adminListen, "admin-listen", "127.0.0.1:8080", "HTTP address of the admin API; empty disables it. It has no authentication.")
 	fs.StringVar(&o.proxyListen, "proxy-listen", "127.0.0.1:3128", "HTTP CONNECT proxy address for HTTPS_PROXY; empty disables it.")
 	fs.StringVar(&o.caOut, "ca-out", "", "Write the CA bundle (PEM) clients must trust to this file.")
+	fs.StringVar(&o.caCert, "ca-cert", "", "Load the CA that signs the fake's certificates from this PEM file (with --ca-key), so that clients' trust survives a restart; empty makes a new CA.")
+	fs.StringVar(&o.caKey, "ca-key", "", "PKCS#8 PEM private key of --ca-cert.")
 	fs.StringVar(&o.region, "region", "eastus", "Azure region the vaults report.")
 	fs.DurationVar(&o.tokenLifetime, "token-lifetime", time.Hour, "Lifetime of issued access tokens.")
 	fs.StringVar(&o.dnsListen, "dns-listen", "", "UDP and TCP address of a DNS server for login.microsoftonline.com and the vaults' names (with DNS faults); empty disables it.")
@@ -76,6 +80,9 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	if o.listen == "" {
 		return o, errors.New("--listen must not be empty")
 	}
+	if (o.caCert == "") != (o.caKey == "") {
+		return o, errors.New("--ca-cert and --ca-key go together: give both or neither")
+	}
 	if net.ParseIP(o.dnsAnswer) == nil || net.ParseIP(o.dnsAnswer).To4() == nil {
 		return o, fmt.Errorf("--dns-answer %q is not an IPv4 address", o.dnsAnswer)
 	}
@@ -85,13 +92,38 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	return o, nil
 }
 
+// loadCA reads the CA of --ca-cert and --ca-key; with neither it returns nil
+// and the server makes a new one.
+func loadCA(certFile, keyFile string) (*pki.CA, error) {
+	if certFile == "" {
+		return nil, nil
+	}
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading --ca-cert: %w", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading --ca-key: %w", err)
+	}
+	ca, err := pki.LoadCA(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-cert %s and --ca-key %s: %w", certFile, keyFile, err)
+	}
+	return ca, nil
+}
+
 // addrs are the addresses run listens on, once it is ready.
 type addrs struct{ https, admin, proxy, dns string }
 
 // run serves until ctx ends. ready, when not nil, receives the listening
 // addresses.
 func run(ctx context.Context, o options, logger *slog.Logger, ready func(addrs)) error {
-	srv, err := fakevault.NewServer(fakevault.Options{Addr: o.listen, Region: o.region, TokenLifetime: o.tokenLifetime})
+	ca, err := loadCA(o.caCert, o.caKey)
+	if err != nil {
+		return err
+	}
+	srv, err := fakevault.NewServer(fakevault.Options{Addr: o.listen, Region: o.region, TokenLifetime: o.tokenLifetime, CA: ca})
 	if err != nil {
 		return err
 	}

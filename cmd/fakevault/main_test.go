@@ -30,11 +30,74 @@ func TestParseFlagsRefusesBadInputWithAClearError(t *testing.T) {
 		{[]string{"extra"}, "unexpected arguments"},
 		{[]string{"--no-such-flag"}, "not defined"},
 		{[]string{"--dns-answer=somewhere"}, "--dns-answer"},
+		{[]string{"--ca-cert=ca.pem"}, "--ca-key"},
+		{[]string{"--ca-key=ca.key"}, "--ca-cert"},
 	} {
 		_, err := parseFlags(tt.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("parseFlags(%q) = %v, want an error naming %s", tt.args, err, tt.want)
 		}
+	}
+}
+
+func TestTheBinaryServesWithTheCAOfCACertAndCAKeyAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := fakevault.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, ca.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.CertPEM())
+	for restart := range 2 {
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan addrs, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, options{listen: "127.0.0.1:0", adminListen: "127.0.0.1:0", dnsAnswer: "127.0.0.1",
+				caCert: certFile, caKey: keyFile, region: "eastus", tokenLifetime: time.Hour},
+				slog.New(slog.NewTextHandler(io.Discard, nil)), func(a addrs) { ready <- a })
+		}()
+		var a addrs
+		select {
+		case a = <-ready:
+		case err := <-done:
+			cancel()
+			t.Fatalf("run %d: %v", restart, err)
+		}
+		conn, err := tls.Dial("tcp", a.https, &tls.Config{ServerName: fakevault.LoginHost, RootCAs: pool})
+		if err != nil {
+			t.Errorf("run %d: a client trusting only the loaded CA: %v", restart, err)
+		} else {
+			conn.Close()
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run %d: %v", restart, err)
+		}
+	}
+
+	other, err := fakevault.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, other.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), options{listen: "127.0.0.1:0", caCert: certFile, caKey: keyFile, dnsAnswer: "127.0.0.1", tokenLifetime: time.Hour},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err == nil || !strings.Contains(err.Error(), "--ca-cert") {
+		t.Errorf("run with a key that is not the certificate's = %v, want an error naming --ca-cert", err)
 	}
 }
 

@@ -2,7 +2,8 @@
 // TLS certificates of *.vault.azure.net and login.microsoftonline.com that
 // the CA signs, and the certificates stored in fake vaults.
 //
-// Everything is generated in memory at start; nothing is read from disk.
+// Everything is generated in memory, except a CA a caller keeps across
+// restarts: LoadCA reads one back from the PEM its CertPEM and KeyPEM wrote.
 package pki
 
 import (
@@ -91,6 +92,55 @@ func NewCA(commonName string) (*CA, error) {
 		return nil, fmt.Errorf("parsing CA certificate: %w", err)
 	}
 	return &CA{cert: cert, key: key, der: der}, nil
+}
+
+// LoadCA returns the CA whose certificate and PKCS#8 private key are in
+// certPEM and keyPEM (as CertPEM and KeyPEM write them). It refuses a
+// certificate that is not a CA, is not valid now, or does not match the key.
+func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
+	certBlock, _ := pem.Decode(certPEM)
+	if certBlock == nil || certBlock.Type != "CERTIFICATE" {
+		return nil, errors.New("loading CA: no PEM CERTIFICATE block in the certificate")
+	}
+	cert, err := x509.ParseCertificate(certBlock.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("loading CA: parsing certificate: %w", err)
+	}
+	if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return nil, fmt.Errorf("loading CA: certificate %q is not a CA that may sign certificates", cert.Subject.CommonName)
+	}
+	if now := time.Now(); now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
+		return nil, fmt.Errorf("loading CA: certificate %q is valid from %s to %s, not now",
+			cert.Subject.CommonName, cert.NotBefore.Format(time.RFC3339), cert.NotAfter.Format(time.RFC3339))
+	}
+	keyBlock, _ := pem.Decode(keyPEM)
+	if keyBlock == nil || keyBlock.Type != "PRIVATE KEY" {
+		return nil, errors.New("loading CA: no PEM PRIVATE KEY (PKCS#8) block in the key")
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(keyBlock.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("loading CA: parsing private key: %w", err)
+	}
+	key, ok := parsed.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("loading CA: a %T cannot sign", parsed)
+	}
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
+		return nil, fmt.Errorf("loading CA: the private key is not the key of certificate %q", cert.Subject.CommonName)
+	}
+	return &CA{cert: cert, key: key, der: certBlock.Bytes}, nil
+}
+
+// KeyPEM returns the CA's private key in PKCS#8 PEM form, for LoadCA. It is
+// the key every certificate of the fake is signed with: keep it where only
+// the fake reads it.
+func (ca *CA) KeyPEM() ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding CA private key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
 // Certificate returns the CA's certificate.

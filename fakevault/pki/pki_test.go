@@ -86,3 +86,67 @@ func TestIssueNeedsAName(t *testing.T) {
 		t.Error("NewKey accepted an unknown key type")
 	}
 }
+
+func TestLoadCAReadsBackWhatCertPEMAndKeyPEMWrote(t *testing.T) {
+	ca, err := NewCA("kvsync fake CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadCA(ca.CertPEM(), keyPEM)
+	if err != nil {
+		t.Fatalf("LoadCA: %v", err)
+	}
+	if !loaded.Certificate().Equal(ca.Certificate()) {
+		t.Fatal("the loaded CA has another certificate")
+	}
+	leaf, err := loaded.Issue(LeafOptions{DNSNames: []string{"contoso.vault.azure.net"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Certificate.Verify(x509.VerifyOptions{DNSName: "contoso.vault.azure.net", Roots: ca.Pool()}); err != nil {
+		t.Errorf("a certificate the loaded CA issued does not verify against the original's bundle: %v", err)
+	}
+}
+
+func TestLoadCARefusesWhatIsNotTheCAsOwnPair(t *testing.T) {
+	ca, err := NewCA("ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewCA("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := other.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue(LeafOptions{DNSNames: []string{"leaf.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafKey, err := leaf.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Chain[0]})
+	for _, tc := range []struct {
+		name      string
+		cert, key []byte
+	}{
+		{"a key of another CA", ca.CertPEM(), otherKey},
+		{"a leaf certificate, not a CA", leafCert, leafKey},
+		{"no certificate", nil, otherKey},
+		{"a key where the certificate goes", otherKey, otherKey},
+		{"no key", ca.CertPEM(), nil},
+		{"a certificate where the key goes", ca.CertPEM(), ca.CertPEM()},
+	} {
+		if _, err := LoadCA(tc.cert, tc.key); err == nil {
+			t.Errorf("LoadCA accepted %s", tc.name)
+		}
+	}
+}

@@ -8,8 +8,9 @@
 //  2. CoreDNS forwards vault.azure.net and login.microsoftonline.com to
 //     fakevault's DNS server, which answers with the fakevault Service's
 //     address, so the provider reaches the fake exactly as it reaches Azure;
-//  3. the fake's CA bundle, read from its admin API, in a ConfigMap the
-//     provider trusts through SSL_CERT_FILE;
+//  3. the fake's CA, kept in a Secret fakevault loads so that it survives a
+//     restart of the pod; its certificate in a ConfigMap the provider trusts
+//     through SSL_CERT_FILE;
 //  4. the Helm chart, with the images loaded on the nodes and a 2 s poll.
 //
 // Usage:
@@ -18,7 +19,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,6 +44,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kvsync/kvsync/deploy"
+	"github.com/kvsync/kvsync/fakevault"
+	"github.com/kvsync/kvsync/fakevault/pki"
 )
 
 const (
@@ -49,6 +55,12 @@ const (
 	AdminNodePort = 30080
 	// caConfigMap holds the fake's CA bundle in the controller's namespace.
 	caConfigMap = "kvsync-fakevault-ca"
+	// caSecret holds the fake's CA certificate and key in simNamespace, so
+	// that a restarted fakevault pod serves with the CA the provider trusts.
+	caSecret = "fakevault-ca"
+	// caAnnotation on the pod templates names the CA's digest: a new CA
+	// rolls fakevault and the provider, which reads its trust at start.
+	caAnnotation = "kvsync.io/fakevault-ca"
 	// corefileBegin and corefileEnd delimit kvsync's block in the Corefile.
 	corefileBegin = "# kvsync-sim begin: Azure's names are answered by fakevault"
 	corefileEnd   = "# kvsync-sim end"
@@ -88,7 +100,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	ip, err := deployFakevault(ctx, c, *tag)
+	ca, err := ensureCA(ctx, c)
+	if err != nil {
+		return err
+	}
+	ip, err := deployFakevault(ctx, c, *tag, ca)
 	if err != nil {
 		return err
 	}
@@ -97,13 +113,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out, "CoreDNS: vault.azure.net and login.microsoftonline.com forwarded to fakevault")
-	ca, err := waitForCA(ctx, *adminURL)
-	if err != nil {
-		return err
-	}
 	if err := installController(ctx, c, *tag, ca); err != nil {
 		return err
 	}
+	if err := waitServesCA(ctx, *adminURL, ca); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "fakevault: admin API at %s, serving with CA %s\n", *adminURL, caDigest(ca))
 	if err := waitAvailable(ctx, c, deploy.KustomizeRelease.Namespace, "kvsync-controller"); err != nil {
 		return err
 	}
@@ -111,12 +127,54 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// deployFakevault applies fakevault's Services, then its Deployment told to
-// answer DNS queries with the HTTPS Service's address, which it returns.
-func deployFakevault(ctx context.Context, c client.Client, tag string) (string, error) {
-	labels := map[string]string{"app.kubernetes.io/name": "fakevault"}
+// ensureCA returns the fake's CA certificate (PEM) from the Secret
+// simNamespace/fakevault-ca, first creating the namespace, and the Secret
+// with a new CA when it is missing or does not hold a usable one. Keeping
+// the CA in the cluster is what lets fakevault restart, or be redeployed,
+// without the provider's trust going stale.
+func ensureCA(ctx context.Context, c client.Client) ([]byte, error) {
 	ns := &corev1.Namespace{TypeMeta: typeMeta("v1", "Namespace"), ObjectMeta: metav1.ObjectMeta{Name: simNamespace,
 		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
+	if err := apply(ctx, c, ns); err != nil {
+		return nil, err
+	}
+	s := &corev1.Secret{}
+	err := c.Get(ctx, client.ObjectKey{Namespace: simNamespace, Name: caSecret}, s)
+	switch {
+	case err == nil:
+		if _, err := pki.LoadCA(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]); err == nil {
+			return s.Data[corev1.TLSCertKey], nil
+		}
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("reading Secret %s/%s: %w", simNamespace, caSecret, err)
+	}
+	ca, err := fakevault.NewCA()
+	if err != nil {
+		return nil, err
+	}
+	key, err := ca.KeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	s = &corev1.Secret{TypeMeta: typeMeta("v1", "Secret"), ObjectMeta: metav1.ObjectMeta{Namespace: simNamespace, Name: caSecret},
+		Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: ca.CertPEM(), corev1.TLSPrivateKeyKey: key}}
+	if err := apply(ctx, c, s); err != nil {
+		return nil, err
+	}
+	return ca.CertPEM(), nil
+}
+
+// caDigest names a CA certificate in annotations and messages.
+func caDigest(ca []byte) string {
+	sum := sha256.Sum256(ca)
+	return hex.EncodeToString(sum[:6])
+}
+
+// deployFakevault applies fakevault's Services, then its Deployment, serving
+// with the CA of the Secret ensureCA keeps and told to answer DNS queries
+// with the HTTPS Service's address, which it returns.
+func deployFakevault(ctx context.Context, c client.Client, tag string, ca []byte) (string, error) {
+	labels := map[string]string{"app.kubernetes.io/name": "fakevault"}
 	svc := &corev1.Service{TypeMeta: typeMeta("v1", "Service"), ObjectMeta: metav1.ObjectMeta{Namespace: simNamespace, Name: "fakevault"},
 		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{
 			{Name: "https", Port: 443, TargetPort: intstr.FromString("https")},
@@ -127,7 +185,7 @@ func deployFakevault(ctx context.Context, c client.Client, tag string) (string, 
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: labels, Ports: []corev1.ServicePort{
 			{Name: "admin", Port: 8080, TargetPort: intstr.FromString("admin"), NodePort: AdminNodePort},
 		}}}
-	for _, o := range []client.Object{ns, svc, admin} {
+	for _, o := range []client.Object{svc, admin} {
 		if err := apply(ctx, c, o); err != nil {
 			return "", err
 		}
@@ -141,12 +199,15 @@ func deployFakevault(ctx context.Context, c client.Client, tag string) (string, 
 	}
 	d := &appsv1.Deployment{TypeMeta: typeMeta("apps/v1", "Deployment"), ObjectMeta: metav1.ObjectMeta{Namespace: simNamespace, Name: "fakevault"},
 		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{caAnnotation: caDigest(ca)}}, Spec: corev1.PodSpec{
+				Volumes: []corev1.Volume{{Name: "ca", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: caSecret}}}},
 				SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65532),
 					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 				Containers: []corev1.Container{{
 					Name: "fakevault", Image: "fakevault:" + tag, ImagePullPolicy: corev1.PullNever,
-					Args: []string{"--listen=:8443", "--admin-listen=:8080", "--proxy-listen=", "--dns-listen=:5353", "--dns-answer=" + ip},
+					Args: []string{"--listen=:8443", "--admin-listen=:8080", "--proxy-listen=", "--dns-listen=:5353", "--dns-answer=" + ip,
+						"--ca-cert=/etc/fakevault-ca/" + corev1.TLSCertKey, "--ca-key=/etc/fakevault-ca/" + corev1.TLSPrivateKeyKey},
+					VolumeMounts: []corev1.VolumeMount{{Name: "ca", MountPath: "/etc/fakevault-ca", ReadOnly: true}},
 					Ports: []corev1.ContainerPort{{Name: "https", ContainerPort: 8443}, {Name: "admin", ContainerPort: 8080},
 						{Name: "dns-udp", ContainerPort: 5353, Protocol: corev1.ProtocolUDP}, {Name: "dns-tcp", ContainerPort: 5353}},
 					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("admin")}}},
@@ -206,19 +267,23 @@ func withAzureBlock(corefile, ip string) string {
 		"}\n" + corefileEnd + "\n"
 }
 
-// waitForCA waits until fakevault's admin API answers and returns its CA
-// bundle.
-func waitForCA(ctx context.Context, adminURL string) ([]byte, error) {
+// waitServesCA waits until fakevault's admin API, as the host reaches it,
+// answers with the CA bundle ensureCA keeps: the pod is up with that CA and
+// the suite can reach it.
+func waitServesCA(ctx context.Context, adminURL string, ca []byte) error {
 	var last error
 	for {
-		ca, err := get(ctx, strings.TrimSuffix(adminURL, "/")+"/ca.pem")
+		served, err := get(ctx, strings.TrimSuffix(adminURL, "/")+"/ca.pem")
+		if err == nil && bytes.Equal(served, ca) {
+			return nil
+		}
 		if err == nil {
-			return ca, nil
+			err = fmt.Errorf("it serves with CA %s, not %s from Secret %s/%s (an old pod?)", caDigest(served), caDigest(ca), simNamespace, caSecret)
 		}
 		last = err
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("fakevault's admin API at %s did not answer (is the kind cluster's port %d mapped?): %w", adminURL, AdminNodePort, last)
+			return fmt.Errorf("fakevault's admin API at %s (the kind cluster's port %d) is not ready: %w", adminURL, AdminNodePort, last)
 		case <-time.After(time.Second):
 		}
 	}
@@ -247,13 +312,14 @@ func get(ctx context.Context, url string) ([]byte, error) {
 // chartValues are the chart's values on the simulated cluster: the loaded
 // images, a 2 s poll for the scenarios, and the fake's CA trusted by the
 // provider.
-func chartValues(tag string) map[string]any {
+func chartValues(tag string, ca []byte) map[string]any {
 	image := func(repo string) map[string]any {
 		return map[string]any{"repository": repo, "tag": tag, "pullPolicy": "Never"}
 	}
 	return map[string]any{
 		"rotationPollIntervalInSeconds": 2,
 		"maxVaultReadsPerSecond":        1000,
+		"podAnnotations":                map[string]any{caAnnotation: caDigest(ca)},
 		"controller":                    map[string]any{"image": image("kvsync-controller")},
 		"provider": map[string]any{
 			"image":             image("kvsync-provider"),
@@ -269,7 +335,7 @@ func chartValues(tag string) map[string]any {
 func installController(ctx context.Context, c client.Client, tag string, ca []byte) error {
 	rel := deploy.KustomizeRelease
 	rel.CreateNamespace = true
-	objs, err := deploy.RenderChart(rel, chartValues(tag))
+	objs, err := deploy.RenderChart(rel, chartValues(tag, ca))
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kvsync/kvsync/conformance"
+	"github.com/kvsync/kvsync/fakevault/pki"
 )
 
 // kindCorefile is CoreDNS's Corefile on a kind cluster.
@@ -90,12 +91,14 @@ func TestDeployPreparesAClusterAsKindHasIt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The admin API of a fakevault that loaded the CA Secret.
 	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/ca.pem" {
-			_, _ = w.Write([]byte("-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n"))
+		s := &corev1.Secret{}
+		if r.URL.Path != "/ca.pem" || c.Get(r.Context(), client.ObjectKey{Namespace: simNamespace, Name: caSecret}, s) != nil {
+			http.NotFound(w, r)
 			return
 		}
-		http.NotFound(w, r)
+		_, _ = w.Write(s.Data[corev1.TLSCertKey])
 	}))
 	defer fake.Close()
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
@@ -103,11 +106,37 @@ func TestDeployPreparesAClusterAsKindHasIt(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for range 2 { // deploying twice is safe
+	var caPEM []byte
+	for i := range 2 { // deploying twice is safe and keeps the CA
 		var out bytes.Buffer
 		err = run(ctx, []string{"deploy", "--kubeconfig", kubeconfig, "--admin-url", fake.URL, "--image-tag", "e2e", "--timeout", "4s"}, &out)
 		if err == nil || !strings.Contains(err.Error(), "kvsync-controller is not available") {
 			t.Fatalf("deploy on a cluster without nodes: %v, want it to stop waiting for the controller\n%s", err, out.String())
+		}
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: simNamespace, Name: caSecret}, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pki.LoadCA(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]); err != nil {
+			t.Fatalf("the CA Secret does not hold a CA: %v", err)
+		}
+		if i == 1 && !bytes.Equal(s.Data[corev1.TLSCertKey], caPEM) {
+			t.Error("a second deploy made a new CA; the provider's trust would go stale")
+		}
+		caPEM = s.Data[corev1.TLSCertKey]
+		if i == 1 { // a Secret that holds no usable CA is replaced
+			s.Data[corev1.TLSPrivateKeyKey] = []byte("not a key")
+			if err := c.Update(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			_ = run(ctx, []string{"deploy", "--kubeconfig", kubeconfig, "--admin-url", fake.URL, "--image-tag", "e2e", "--timeout", "4s"}, &out)
+			if err := c.Get(ctx, client.ObjectKeyFromObject(s), s); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pki.LoadCA(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]); err != nil {
+				t.Fatalf("a broken CA Secret was not replaced: %v", err)
+			}
+			caPEM = s.Data[corev1.TLSCertKey]
 		}
 	}
 
@@ -119,8 +148,13 @@ func TestDeployPreparesAClusterAsKindHasIt(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKey{Namespace: simNamespace, Name: "fakevault"}, fv); err != nil {
 		t.Fatal(err)
 	}
-	if args := strings.Join(fv.Spec.Template.Spec.Containers[0].Args, " "); !strings.Contains(args, "--dns-answer="+svc.Spec.ClusterIP) {
+	args := strings.Join(fv.Spec.Template.Spec.Containers[0].Args, " ")
+	if !strings.Contains(args, "--dns-answer="+svc.Spec.ClusterIP) {
 		t.Errorf("fakevault answers DNS with %q, want its Service's address %s", args, svc.Spec.ClusterIP)
+	}
+	if !strings.Contains(args, "--ca-cert=/etc/fakevault-ca/tls.crt") || !strings.Contains(args, "--ca-key=/etc/fakevault-ca/tls.key") ||
+		fv.Spec.Template.Spec.Volumes[0].Secret.SecretName != caSecret {
+		t.Errorf("fakevault does not load the CA Secret: args %q, volumes %v", args, fv.Spec.Template.Spec.Volumes)
 	}
 	cm := &corev1.ConfigMap{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "coredns"}, cm); err != nil {
@@ -137,12 +171,17 @@ func TestDeployPreparesAClusterAsKindHasIt(t *testing.T) {
 		t.Errorf("CoreDNS was not restarted: annotations %v", dns.Spec.Template.Annotations)
 	}
 	ca := &corev1.ConfigMap{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: "kvsync-system", Name: caConfigMap}, ca); err != nil || !strings.Contains(ca.Data["ca.pem"], "fake") {
-		t.Errorf("CA ConfigMap: %v %v", err, ca.Data)
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "kvsync-system", Name: caConfigMap}, ca); err != nil || ca.Data["ca.pem"] != string(caPEM) {
+		t.Errorf("the CA ConfigMap does not hold the Secret's certificate: %v %v", err, ca.Data)
 	}
 	ctrl := &appsv1.Deployment{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: "kvsync-system", Name: "kvsync-controller"}, ctrl); err != nil {
 		t.Fatal(err)
+	}
+	for _, tmpl := range []corev1.PodTemplateSpec{fv.Spec.Template, ctrl.Spec.Template} {
+		if got := tmpl.Annotations[caAnnotation]; got != caDigest(caPEM) {
+			t.Errorf("pod template annotation %s = %q, want %q: a new CA must roll the pods", caAnnotation, got, caDigest(caPEM))
+		}
 	}
 	pod := ctrl.Spec.Template.Spec
 	for _, ct := range pod.Containers {
