@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -75,7 +76,8 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		deadline, perr := mountDeadline()
 		Expect(perr).NotTo(HaveOccurred())
 		env, err = conformance.StartCluster(context.Background(), conformance.ClusterOptions{Kubeconfig: os.Getenv("KVSYNC_KUBECONFIG"), MountDeadline: deadline,
-			FakevaultAdmin: os.Getenv("KVSYNC_FAKEVAULT_ADMIN"), MetricsURL: os.Getenv("KVSYNC_METRICS_URL"), ProviderProxy: os.Getenv("KVSYNC_PROVIDER_PROXY") == "true", PollInterval: opts.PollInterval})
+			FakevaultAdmin: os.Getenv("KVSYNC_FAKEVAULT_ADMIN"), MetricsURL: os.Getenv("KVSYNC_METRICS_URL"), MetricsService: os.Getenv("KVSYNC_METRICS_SERVICE"),
+			LogNamespaces: commaList(os.Getenv("KVSYNC_CONFORMANCE_POD_LOGS")), ProviderProxy: os.Getenv("KVSYNC_PROVIDER_PROXY") == "true", PollInterval: opts.PollInterval})
 		Expect(err).NotTo(HaveOccurred())
 		env.Profiles = profiles()
 		return
@@ -107,15 +109,23 @@ func mountDeadline() (time.Duration, error) {
 // profiles are the profiles under test: KVSYNC_CONFORMANCE_PROFILES,
 // comma-separated, core and extended by default.
 func profiles() []string {
-	list := os.Getenv("KVSYNC_CONFORMANCE_PROFILES")
-	if list == "" {
+	list := commaList(os.Getenv("KVSYNC_CONFORMANCE_PROFILES"))
+	if len(list) == 0 {
 		return scenarios.Profiles
 	}
-	var out []string
-	for _, p := range strings.Split(list, ",") {
-		p = strings.TrimSpace(p)
+	for _, p := range list {
 		Expect(scenarios.Profiles).To(ContainElement(p), "KVSYNC_CONFORMANCE_PROFILES names an unknown profile")
-		out = append(out, p)
+	}
+	return list
+}
+
+// commaList splits a comma-separated list, dropping blanks.
+func commaList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
 	}
 	return out
 }
@@ -142,19 +152,47 @@ func implementation() string {
 func leakChecks() map[string]string {
 	checks := map[string]string{"canary in Events and statuses": "ran"}
 	switch {
+	case env != nil && env.PodLogs != nil:
+		checks["canary in logs"] = "ran (every container's logs in namespaces " + strings.Join(env.LogNamespaces, ", ") + ")"
 	case env != nil && env.Mode == "cluster" && os.Getenv("KVSYNC_CONFORMANCE_LOGS_CHECK") != "":
 		checks["canary in logs"] = "not run by the suite: " + os.Getenv("KVSYNC_CONFORMANCE_LOGS_CHECK")
 	case env != nil && env.Mode == "cluster":
-		checks["canary in logs"] = "not run: the components run in the cluster, whose logs this mode does not read"
+		checks["canary in logs"] = "not run: the components run in the cluster; set KVSYNC_CONFORMANCE_POD_LOGS to their namespaces"
 	default:
 		checks["canary in logs"] = "ran (the controller's and the provider's logs)"
 	}
 	if env != nil && env.Metrics != nil {
 		checks["canary in metrics"] = "ran (the controller's metrics)"
 	} else {
-		checks["canary in metrics"] = "not run: the controller's metrics are not reachable (set KVSYNC_METRICS_URL)"
+		checks["canary in metrics"] = "not run: the controller's metrics are not reachable (set KVSYNC_METRICS_SERVICE or KVSYNC_METRICS_URL)"
 	}
 	return checks
+}
+
+// rbacDenied matches the API server's refusal of a request by one of the
+// chart's ServiceAccounts, as client-go logs it.
+var rbacDenied = regexp.MustCompile(`User \\?"system:serviceaccount:kvsync-system:[a-z-]+\\?" cannot`)
+
+// checkPodLogs reads the cluster's pod logs once the run is over, writes
+// them to the artifacts (a canary, were one there, masked) and returns the
+// containers whose logs hold the canary, and those whose logs show the
+// chart's Role denying the controller a request.
+func checkPodLogs(ctx context.Context) (leaked, denied []string) {
+	logs, err := env.PodLogs(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	leaked = conformance.LeakedInLogs(logs, scenarios.Canary)
+	dir := filepath.Join(artifactsDir(), "pods")
+	Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
+	for key, text := range logs {
+		if rbacDenied.MatchString(text) {
+			denied = append(denied, key)
+		}
+		file := strings.NewReplacer("/", "_", " ", "_", "(", "", ")", "").Replace(key) + ".log"
+		masked := strings.ReplaceAll(text, scenarios.Canary, "<canary>")
+		Expect(os.WriteFile(filepath.Join(dir, file), []byte(masked), 0o644)).To(Succeed())
+	}
+	fmt.Fprintf(GinkgoWriter, "read the logs of %d containers in %s\n", len(logs), strings.Join(env.LogNamespaces, ", "))
+	return leaked, denied
 }
 
 // serverVersion is the API server's version as it reports it.
@@ -247,7 +285,7 @@ var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
 		// The controller ran as the chart's ServiceAccount: its Role must
 		// have been enough for everything it did, leader election included.
 		Expect(logs.String()).To(MatchRegexp("(?i)successfully acquired lease"), "the controller did not win leader election")
-		Expect(logs.String()).NotTo(MatchRegexp(`User \\?"system:serviceaccount:kvsync-system:[a-z-]+\\?" cannot`), "the chart's Role denied the controller a request")
+		Expect(rbacDenied.MatchString(logs.String())).To(BeFalse(), "the chart's Role denied the controller a request")
 	}
 
 	mu.Lock()
@@ -271,9 +309,15 @@ var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
 	if env != nil {
 		mode = env.Mode
 	}
+	var leaked, denied []string
+	if env != nil && env.PodLogs != nil {
+		leaked, denied = checkPodLogs(ctx)
+	}
 	report := conformance.NewReport(conformance.ReportOptions{Mode: mode, Implementation: implementation(), Profiles: profiles(),
 		Kubernetes: serverVersion(), Started: started, Checks: leakChecks()}, all)
 	Expect(report.Write(artifactsDir())).To(Succeed())
+	Expect(leaked).To(BeEmpty(), "a vault value reached these containers' logs")
+	Expect(denied).To(BeEmpty(), "the chart's Role denied the controller a request (these containers' logs say so)")
 	fmt.Fprintln(GinkgoWriter, report.Summary)
 	fmt.Fprintln(GinkgoWriter, "verdict:", report.Verdict)
 	filtered := strings.Contains(strings.Join(os.Args, " "), "label-filter") || strings.Contains(strings.Join(os.Args, " "), "focus")

@@ -119,6 +119,12 @@ type Environment struct {
 	// Metrics returns the controller's metrics in text form; nil when the
 	// controller's metrics are not reachable from the suite.
 	Metrics func() (string, error)
+	// PodLogs returns the logs of the containers in LogNamespaces on a
+	// cluster, keyed "namespace/pod/container"; nil where the suite does
+	// not read the components' logs from the cluster.
+	PodLogs func(ctx context.Context) (map[string]string, error)
+	// LogNamespaces are the namespaces PodLogs reads.
+	LogNamespaces []string
 	// Controller, Provider and Fakevault are the processes of the external
 	// mode, which tests may kill; nil in the other modes.
 	Controller, Provider, Fakevault *Process

@@ -3,8 +3,6 @@ package conformance
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -455,66 +453,6 @@ func gatherMetrics() (string, error) {
 		}
 	}
 	return b.String(), nil
-}
-
-// ClusterOptions configure StartCluster.
-type ClusterOptions struct {
-	// Kubeconfig is the path of the cluster's kubeconfig.
-	Kubeconfig string
-	// FakevaultAdmin is the URL of the fakevault admin API the cluster's
-	// provider reaches the fake through (DNS and CA bundle, or the proxy).
-	FakevaultAdmin string
-	// MountDeadline is the deployed controller's deadline for one Mount;
-	// zero means kvsync's default (csiprovider.DefaultTimeout).
-	MountDeadline time.Duration
-	// PollInterval is the deployed controller's poll interval; scenarios
-	// that wait for a poll need it short (2s).
-	PollInterval time.Duration
-	// ProviderProxy says the cluster's provider reaches fakevault through
-	// its CONNECT proxy rather than DNS (see Environment.ProviderProxy).
-	ProviderProxy bool
-	// MetricsURL is the controller's metrics endpoint, when the suite can
-	// reach it (e.g. through kubectl port-forward); empty skips the metrics
-	// leak check.
-	MetricsURL string
-}
-
-// StartCluster uses an existing cluster where the controller and the
-// provider are deployed and reach a fakevault binary: the runner creates the
-// scenarios' objects through the kubeconfig and changes the fake through its
-// admin API. It makes the fake trust the cluster's ServiceAccount issuer.
-func StartCluster(ctx context.Context, opts ClusterOptions) (*Environment, error) {
-	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
-	cfg, err := clientcmdConfig(opts.Kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	c, _, err := newClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	w := newAdmin(opts.FakevaultAdmin)
-	iss, err := w.trustCluster(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	e := &Environment{Client: c, Config: cfg, World: w, Issuer: iss, PollInterval: opts.PollInterval, Mode: "cluster", ProviderProxy: opts.ProviderProxy,
-		MountDeadline: opts.MountDeadline, RunSuffix: runSuffix()}
-	if e.MountDeadline == 0 {
-		e.MountDeadline = csiprovider.DefaultTimeout
-	}
-	if opts.MetricsURL != "" {
-		e.Metrics = func() (string, error) { return httpGet(opts.MetricsURL) }
-	}
-	return e, nil
-}
-
-// runSuffix is a run's own suffix for names on a cluster: a dash and five
-// random hexadecimal digits.
-func runSuffix() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return "-" + hex.EncodeToString(b)[:5]
 }
 
 func clientcmdConfig(path string) (*rest.Config, error) {

@@ -59,6 +59,9 @@ type ReasonResult struct {
 	Meaning   string   `json:"meaning"`
 	Scenarios []string `json:"scenarios"`
 	Result    string   `json:"result"`
+	// Why says, for a reason not covered, why each scenario expecting it
+	// was skipped (or that none expects it).
+	Why string `json:"why,omitempty"`
 }
 
 // Outcomes of a reason.
@@ -103,6 +106,9 @@ func NewReport(opts ReportOptions, results []Result) Report {
 		if rr.Result == ReasonPassed {
 			covered++
 		}
+		if rr.Result == ReasonNotCovered {
+			rr.Why = notCoveredWhy(reason, results)
+		}
 		r.Reasons = append(r.Reasons, rr)
 	}
 	r.Summary = fmt.Sprintf("%s, %s, profiles %s: %d/%d scenarios passed, %d skipped, %d/%d reasons covered",
@@ -112,6 +118,21 @@ func NewReport(opts ReportOptions, results []Result) Report {
 		r.Verdict = "not conformant: " + strings.Join(u, ", ")
 	}
 	return r
+}
+
+// notCoveredWhy says why no scenario covered reason: each skipped scenario
+// expecting it with its skip's cause.
+func notCoveredWhy(reason string, results []Result) string {
+	var why []string
+	for _, res := range results {
+		if slices.Contains(res.Reasons, reason) && res.Skipped != "" {
+			why = append(why, res.Scenario+" skipped: "+res.Skipped)
+		}
+	}
+	if len(why) == 0 {
+		return "no scenario that ran expects it"
+	}
+	return strings.Join(why, "; ")
 }
 
 // Uncovered returns the reasons without a passing scenario, with their
@@ -136,7 +157,11 @@ func (r Report) Markdown() string {
 	}
 	b.WriteString("\n| SecretSync status reason | Meaning | Scenarios | Result |\n|---|---|---|---|\n")
 	for _, rr := range r.Reasons {
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", rr.Reason, rr.Meaning, strings.Join(rr.Scenarios, ", "), rr.Result)
+		result := rr.Result
+		if rr.Why != "" {
+			result += " (" + strings.ReplaceAll(rr.Why, "|", "\\|") + ")"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", rr.Reason, rr.Meaning, strings.Join(rr.Scenarios, ", "), result)
 	}
 	b.WriteString("\n| Scenario | Labels | Doctor | Result | Duration |\n|---|---|---|---|---|\n")
 	for _, s := range r.Scenarios {
