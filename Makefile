@@ -174,25 +174,38 @@ kind-image: kind-dockerd ## Build the kind node image from source modules and De
 	hack/kind/image.sh
 
 .PHONY: kind-up
-kind-up: kind-dockerd ## Create the kind cluster (hack/kind/cluster.yaml); its kubeconfig goes to KIND_KUBECONFIG.
+kind-up: kind-dockerd ## Create the kind cluster (hack/kind/cluster.yaml) unless it exists; its kubeconfig goes to KIND_KUBECONFIG.
 	@mkdir -p bin
-	image="$(KIND_NODE_IMAGE)"; [ -n "$$image" ] || image=$$(hack/kind/image.sh); \
-		$(KIND) create cluster --name $(KIND_CLUSTER) --image "$$image" --config hack/kind/cluster.yaml --kubeconfig $(KIND_KUBECONFIG)
+	if $(KIND) get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)'; then \
+		docker inspect -f '{{.State.Running}}' $(KIND_CLUSTER)-control-plane 2>/dev/null | grep -qx true || \
+			{ echo "kind: cluster $(KIND_CLUSTER) exists but its node is not running: make kind-down, then make kind-up" >&2; exit 1; }; \
+		echo "kind: cluster $(KIND_CLUSTER) exists"; $(KIND) get kubeconfig --name $(KIND_CLUSTER) >$(KIND_KUBECONFIG); \
+	else \
+		image="$(KIND_NODE_IMAGE)"; [ -n "$$image" ] || image=$$(hack/kind/image.sh); \
+		$(KIND) create cluster --name $(KIND_CLUSTER) --image "$$image" --config hack/kind/cluster.yaml --kubeconfig $(KIND_KUBECONFIG); \
+	fi
 	# fakevault's DNS answers a name the network must not reach with
 	# 10.255.0.4 (dns.misroute, a private endpoint) or 203.0.113.4
 	# (transport.blackhole, gateway.vault-blocked): the node drops both, as a
 	# network that does not route them.
-	docker exec $(KIND_CLUSTER)-control-plane sh -c 'for a in 10.255.0.4 203.0.113.4; do iptables -I FORWARD -d $$a/32 -j DROP && iptables -I OUTPUT -d $$a/32 -j DROP; done'
+	docker exec $(KIND_CLUSTER)-control-plane sh -c 'for a in 10.255.0.4 203.0.113.4; do for c in FORWARD OUTPUT; do \
+		iptables -C $$c -d $$a/32 -j DROP 2>/dev/null || iptables -I $$c -d $$a/32 -j DROP; done; done'
 
+# kind-deploy tags the images by their content (kind-<digest>), so that a
+# rebuilt image is a new tag the pods roll to, and an unchanged one loads
+# and rolls nothing.
 .PHONY: kind-deploy
-kind-deploy: docker-build ## Load the images, deploy fakevault (with CoreDNS forwarding Azure's names to it) and the chart.
-	$(KIND) load docker-image --name $(KIND_CLUSTER) kvsync-controller:$(IMG_TAG) kvsync-provider:$(IMG_TAG) fakevault:$(IMG_TAG)
-	$(GO) run ./hack/kind deploy --kubeconfig $(KIND_KUBECONFIG) --image-tag $(IMG_TAG)
+kind-deploy: kind-up docker-build ## Load the images, deploy fakevault (with CoreDNS forwarding Azure's names to it) and the chart.
+	tag=kind-$$(docker image inspect -f '{{.Id}}' kvsync-controller:$(IMG_TAG) kvsync-provider:$(IMG_TAG) fakevault:$(IMG_TAG) | sha256sum | cut -c1-12); \
+	for image in kvsync-controller kvsync-provider fakevault; do docker tag $$image:$(IMG_TAG) $$image:$$tag || exit 1; done; \
+	$(KIND) load docker-image --name $(KIND_CLUSTER) kvsync-controller:$$tag kvsync-provider:$$tag fakevault:$$tag && \
+	$(GO) run ./hack/kind deploy --kubeconfig $(KIND_KUBECONFIG) --image-tag $$tag
 
 .PHONY: kind-conformance
-kind-conformance: ## Run the conformance suite against the kind cluster in existing-cluster mode.
+kind-conformance: kind-deploy ## Create the kind cluster if needed, deploy, and run the conformance suite against it in existing-cluster mode (report in _artifacts/kind/).
 	@mkdir -p $(ARTIFACTS)
 	KVSYNC_KUBECONFIG=$(abspath $(KIND_KUBECONFIG)) KVSYNC_FAKEVAULT_ADMIN=http://127.0.0.1:30080 KVSYNC_ARTIFACTS=$(abspath $(ARTIFACTS))/kind \
+		KVSYNC_METRICS_SERVICE=kvsync-system/kvsync-metrics:metrics KVSYNC_CONFORMANCE_POD_LOGS=kvsync-system,kvsync-sim \
 		$(GINKGO) --junit-report=junit-kind.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
 
 .PHONY: kind-down

@@ -9,9 +9,11 @@
 #   hack/kind/dockerd.sh stop    # stops the engine this script started
 #
 # start does nothing when an engine already answers with the wrapper as its
-# default runtime, and fails when one answers without it (stop that one
-# first, or give it `--add-runtime kvsync=bin/kind/runc --default-runtime
-# kvsync`). The engine's log is bin/kind/dockerd.log.
+# default runtime, or with any runtime on a host that needs no wrapper (a
+# laptop's Docker: every capability in the bounding set, or no /proc to
+# tell); it fails when one answers without the wrapper on a host that needs
+# it (stop that one first, or give it `--add-runtime kvsync=bin/kind/runc
+# --default-runtime kvsync`). The engine's log is bin/kind/dockerd.log.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,11 +21,21 @@ state="$root/bin/kind"
 pidfile="$state/dockerd.pid"
 wrapper="$state/runc"
 
+# needs_wrapper succeeds when this host's capability bounding set lacks a
+# capability the kernel has, which a privileged container asks for.
+needs_wrapper() {
+  [ -r /proc/self/status ] && [ -r /proc/sys/kernel/cap_last_cap ] || return 1
+  local bnd last
+  bnd=$(awk '/^CapBnd:/{print $2}' /proc/self/status)
+  last=$(cat /proc/sys/kernel/cap_last_cap)
+  [ $(( 0x$bnd )) -ne $(( (1 << (last + 1)) - 1 )) ]
+}
+
 start() {
   mkdir -p "$state"
   if docker info >/dev/null 2>&1; then
     runtime=$(docker info --format '{{.DefaultRuntime}}')
-    if [ "$runtime" = kvsync ]; then
+    if [ "$runtime" = kvsync ] || ! needs_wrapper; then
       exit 0
     fi
     echo "a Docker engine runs with default runtime $runtime; stop it (or start it with --add-runtime kvsync=$wrapper --default-runtime kvsync) and run this again" >&2
