@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -27,6 +28,9 @@ import (
 // Problem is one thing Lint found wrong.
 type Problem struct {
 	File string `json:"file"`
+	// Line is the 1-based line of the offending field in the file, or of
+	// its nearest enclosing field found there; 0 when unknown.
+	Line int `json:"line,omitempty"`
 	// Document is the 1-based index of the YAML document in the file.
 	Document int    `json:"document"`
 	Kind     string `json:"kind,omitempty"`
@@ -37,8 +41,13 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
+// String is "file:line kind name: field: message", or with "(document N)"
+// in place of the line when it is unknown.
 func (p Problem) String() string {
-	where := fmt.Sprintf("%s:%d", p.File, p.Document)
+	where := fmt.Sprintf("%s:%d", p.File, p.Line)
+	if p.Line == 0 {
+		where = fmt.Sprintf("%s (document %d)", p.File, p.Document)
+	}
 	if p.Kind != "" {
 		where += " " + p.Kind
 		if p.Name != "" {
@@ -65,6 +74,9 @@ type kindSchema struct {
 // parameters) will.
 type Linter struct {
 	schemas map[kindKey]kindSchema
+	// AllowedSecretTypes are the Secret types the cluster's controller may
+	// write (its allowedSecretTypes); nil means the default ones.
+	AllowedSecretTypes []string
 }
 
 // NewLinter builds a Linter from kvsync's CRDs.
@@ -120,9 +132,10 @@ func (l *Linter) Lint(file string, data []byte) []Problem {
 // are ignored. It never panics on any input.
 func (l *Linter) LintFiles(inputs []Input) (problems []Problem) {
 	type located struct {
-		obj  *unstructured.Unstructured
-		file string
-		doc  int
+		obj   *unstructured.Unstructured
+		file  string
+		doc   int
+		lines lineIndex
 	}
 	var objs []located
 	classes := map[string]provider.Parameters{}
@@ -130,12 +143,12 @@ func (l *Linter) LintFiles(inputs []Input) (problems []Problem) {
 		found, ps := l.lintFile(in, classes)
 		problems = append(problems, ps...)
 		for _, f := range found {
-			objs = append(objs, located{f.obj, in.File, f.doc})
+			objs = append(objs, located{f.obj, in.File, f.doc, f.lines})
 		}
 	}
 	for _, o := range objs {
 		for _, p := range sourcePathProblems(o.obj, classes) {
-			p.File, p.Document = o.file, o.doc
+			p.File, p.Document, p.Line = o.file, o.doc, o.lines.lineOf(p.Field)
 			problems = append(problems, p)
 		}
 	}
@@ -143,8 +156,9 @@ func (l *Linter) LintFiles(inputs []Input) (problems []Problem) {
 }
 
 type document struct {
-	obj *unstructured.Unstructured
-	doc int
+	obj   *unstructured.Unstructured
+	doc   int
+	lines lineIndex
 }
 
 // lintFile checks the objects of one file, adding the Azure classes it
@@ -155,36 +169,56 @@ func (l *Linter) lintFile(in Input, classes map[string]provider.Parameters) (doc
 			problems = append(problems, Problem{File: in.File, Message: fmt.Sprintf("internal error while checking: %v", r)})
 		}
 	}()
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(in.Data), 4096)
-	for doc := 1; ; doc++ {
+	raws := splitDocuments(in.Data)
+	for i, raw := range raws {
+		doc := i + 1
 		if doc > maxDocuments {
-			problems = append(problems, Problem{File: in.File, Document: doc, Message: fmt.Sprintf("more than %d documents", maxDocuments)})
+			problems = append(problems, Problem{File: in.File, Line: raw.line, Document: doc, Message: fmt.Sprintf("more than %d documents", maxDocuments)})
 			break
 		}
+		objects, err := decodeDocument(raw.data)
+		if err != nil {
+			problems = append(problems, Problem{File: in.File, Line: raw.line, Document: doc, Message: "not YAML or JSON: " + err.Error()})
+			continue
+		}
+		lines := newLineIndex(raw)
+		for _, m := range objects {
+			u := &unstructured.Unstructured{Object: m}
+			ps, params := l.lintObject(u)
+			for _, p := range ps {
+				p.File, p.Document, p.Line = in.File, doc, lines.lineOf(p.Field)
+				problems = append(problems, p)
+			}
+			if params != nil {
+				classes[u.GetNamespace()+"/"+u.GetName()] = *params
+			}
+			docs = append(docs, document{u, doc, lines})
+		}
+	}
+	return docs, problems
+}
+
+// decodeDocument decodes the objects of one YAML document, or of a JSON
+// stream; an empty document has none.
+func decodeDocument(data []byte) ([]map[string]any, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var out []map[string]any
+	for {
 		var m map[string]any
 		err := dec.Decode(&m)
 		if errors.Is(err, io.EOF) {
-			break
+			return out, nil
 		}
 		if err != nil {
-			problems = append(problems, Problem{File: in.File, Document: doc, Message: "not YAML or JSON: " + err.Error()})
-			break // the decoder cannot resynchronise
+			return out, err
 		}
-		if len(m) == 0 {
-			continue
+		if len(m) > 0 {
+			out = append(out, m)
 		}
-		u := &unstructured.Unstructured{Object: m}
-		ps, params := l.lintObject(u)
-		for _, p := range ps {
-			p.File, p.Document = in.File, doc
-			problems = append(problems, p)
+		if len(out) > maxDocuments {
+			return out, nil
 		}
-		if params != nil {
-			classes[u.GetNamespace()+"/"+u.GetName()] = *params
-		}
-		docs = append(docs, document{u, doc})
 	}
-	return docs, problems
 }
 
 // lintObject checks one object; params are a SecretProviderClass's parsed
@@ -206,8 +240,11 @@ func (l *Linter) lintObject(u *unstructured.Unstructured) (problems []Problem, p
 	}
 	s, ok := l.schemas[kindKey{group, version, kind}]
 	if !ok {
-		if kind == "SecretSync" || kind == "SecretProviderClass" {
+		switch {
+		case kind == "SecretSync" || kind == "SecretProviderClass":
 			add("apiVersion", fmt.Sprintf("%s is not served for %s: use %s", apiVersion, kind, servedVersions(l, kind)))
+		case len(l.groupKinds(group)) > 0:
+			add("kind", fmt.Sprintf("%q is not a kind of %s: its kinds are %s", kind, group, strings.Join(l.groupKinds(group), ", ")))
 		}
 		return problems, nil
 	}
@@ -222,6 +259,7 @@ func (l *Linter) lintObject(u *unstructured.Unstructured) (problems []Problem, p
 			add("metadata.name", "must be no more than 253 characters")
 		}
 	}
+	problems = append(problems, metadataProblems(u)...)
 	obj := u.DeepCopy().Object
 	for _, unknown := range pruning.PruneWithOptions(obj, s.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true}) {
 		add(unknown, "unknown field")
@@ -232,6 +270,12 @@ func (l *Linter) lintObject(u *unstructured.Unstructured) (problems []Problem, p
 	if errs, _ := s.cel.Validate(context.Background(), nil, s.structural, u.Object, nil, celconfig.RuntimeCELCostBudget); len(errs) > 0 {
 		for _, e := range errs {
 			add(e.Field, e.ErrorBody())
+		}
+	}
+	if kind == "SecretSync" {
+		for _, p := range l.secretObjectProblems(u) {
+			p.Kind, p.Name = kind, name
+			problems = append(problems, p)
 		}
 	}
 	if kind == "SecretProviderClass" {
@@ -283,6 +327,18 @@ func sourcePathProblems(u *unstructured.Unstructured, classes map[string]provide
 					sp, className, strings.Join(names, ", "))})
 		}
 	}
+	return out
+}
+
+// groupKinds returns the kinds Lint knows in group, sorted.
+func (l *Linter) groupKinds(group string) []string {
+	var out []string
+	for k := range l.schemas {
+		if k.group == group && !slices.Contains(out, k.kind) {
+			out = append(out, k.kind)
+		}
+	}
+	sort.Strings(out)
 	return out
 }
 

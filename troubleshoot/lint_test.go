@@ -3,6 +3,7 @@ package troubleshoot
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +116,75 @@ func FuzzLint(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAProblemPointsAtItsLineInTheFile checks that a problem names the
+// file's line of the field, across documents, or of the nearest field the
+// document has.
+func TestAProblemPointsAtItsLineInTheFile(t *testing.T) {
+	l := newLinter(t)
+	data := `# two SecretSyncs
+apiVersion: secret-sync.x-k8s.io/v1alpha1
+kind: SecretSync
+metadata: {name: good, namespace: payments}
+spec:
+  serviceAccountName: workload
+  secretProviderClassName: kv
+  secretObject:
+    data: [{sourcePath: a, targetKey: a}]
+--- # the second one is bad
+apiVersion: secret-sync.x-k8s.io/v1alpha1
+kind: SecretSync
+metadata:
+  name: bad
+  namespace: payments
+spec:
+  serviceAccountName: workload
+  secretProviderClassName: kv
+  secretObject:
+    type: Foo
+    labels:
+      team name: payments
+    data:
+      - sourcePath: a
+        targetKey: a
+      - sourcePath: b
+        targetKey: "b!"
+---
+apiVersion: secret-sync.x-k8s.io/v1alpha1
+kind: SecretSynk
+metadata: {name: x}
+`
+	want := map[string]int{
+		"spec.secretObject.type":              20,
+		"spec.secretObject.labels[team name]": 22,
+		"spec.secretObject.data[1].targetKey": 27,
+		"kind":                                30,
+	}
+	problems := l.Lint("syncs.yaml", []byte(data))
+	got := map[string]int{}
+	for _, p := range problems {
+		got[p.Field] = p.Line
+		if p.Line > 0 && !strings.HasPrefix(p.String(), "syncs.yaml:"+strconv.Itoa(p.Line)+" ") {
+			t.Errorf("%v does not begin with file:line", p)
+		}
+	}
+	for fieldPath, line := range want {
+		if got[fieldPath] != line {
+			t.Errorf("%s: line %d, want %d (problems %v)", fieldPath, got[fieldPath], line, problems)
+		}
+	}
+}
+
+func TestDocumentsSplitWhereTheAPIMachineryReaderSplitsThem(t *testing.T) {
+	docs := splitDocuments([]byte("a: 1\n---\nb: 2\n--- # c\nc: 3\n--- d: 4\n"))
+	if len(docs) != 3 || docs[0].line != 1 || docs[1].line != 3 || docs[2].line != 5 || !strings.Contains(string(docs[2].data), "--- d: 4") {
+		t.Errorf("documents %+v", docs)
+	}
+	if docs := splitDocuments([]byte("\n\n{\"a\": 1}\n")); len(docs) != 1 || docs[0].line != 3 {
+		t.Errorf("a JSON file: %+v", docs)
+	}
+	if got := fieldTokens("spec.secretObject.labels[app.kubernetes.io/name]"); strings.Join(got, "|") != "spec|secretObject|labels|app.kubernetes.io/name" {
+		t.Errorf("fieldTokens = %q", got)
+	}
 }

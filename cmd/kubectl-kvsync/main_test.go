@@ -61,8 +61,21 @@ func TestLintExitsOneOnAProblemAndZeroOtherwise(t *testing.T) {
 		t.Errorf("lint of the examples (%d): %s", code, out)
 	}
 	out, code := kubectl(t, "lint", "../../troubleshoot/testdata/lint/no-vault.yaml")
-	if code != 1 || !strings.Contains(out, "no-vault.yaml:1 SecretProviderClass kv: spec.parameters: keyvaultName is not set") {
+	if code != 1 || !strings.Contains(out, "no-vault.yaml:9 SecretProviderClass kv: spec.parameters: keyvaultName is not set") {
 		t.Errorf("lint of a bad class (%d): %s", code, out)
+	}
+	if out, code := kubectl(t, "lint", "../../examples/"); code != 0 || !strings.Contains(out, "no problems found in") {
+		t.Errorf("lint of the examples' directory (%d): %s", code, out)
+	}
+	out, code = kubectl(t, "lint", "../../troubleshoot/testdata/lint/")
+	if code != 1 || !strings.Contains(out, "type-not-allowed.yaml:11 SecretSync db: spec.secretObject.type:") {
+		t.Errorf("lint of a directory of bad manifests (%d): %s", code, out)
+	}
+	if out, code := kubectl(t, "lint", "--allowed-secret-types=Opaque,Foo", "../../troubleshoot/testdata/lint/type-not-allowed.yaml"); code != 0 {
+		t.Errorf("lint with the cluster's allowed types (%d): %s", code, out)
+	}
+	if out, code := kubectl(t, "lint", t.TempDir()); code != 2 || !strings.Contains(out, "holds no .yaml") {
+		t.Errorf("lint of an empty directory (%d): %s", code, out)
 	}
 	if out, code := kubectl(t, "lint", "/does/not/exist.yaml"); code != 2 || !strings.Contains(out, "no such file") {
 		t.Errorf("lint of a missing file (%d): %s", code, out)
