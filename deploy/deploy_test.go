@@ -219,6 +219,13 @@ func TestBadChartValuesAreRefusedWithTheirName(t *testing.T) {
 		{"validatingAdmissionPolicies: {allowedSecretTypes: [kubernetes.io/service-account-token]}", "allowedSecretTypes"},
 		{"validatingAdmissionPolicies: {allowedSecretTypes: [\"Opaque' || true\"]}", "allowedSecretTypes"},
 		{"mountTimeout: soon", "mountTimeout"},
+		// A misspelt key is refused, naming the valid ones, not ignored.
+		{"rotationPollIntervalSeconds: 60", "rotationPollIntervalInSeconds"},
+		{"rotationPollIntervalSeconds: 60", "rotationPollIntervalSeconds"},
+		{"validatingAdmissionPolicies: {applyPolicy: false, applyPolicies: true, allowedSecretTypes: [Opaque]}", "applyPolicies"},
+		{"metrics: {serviceMonitor: {enable: true}}", "enabled"},
+		{"controller: {image: {repo: x}}", "repository"},
+		{"controller: {logLevel: verbose}", "logLevel"},
 	}
 	for _, tt := range tests {
 		values := map[string]any{}

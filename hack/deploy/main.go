@@ -44,6 +44,11 @@ func main() {
 	}
 }
 
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "-help" || arg == "--help"
+}
+
 // stringList is a repeatable flag.
 type stringList []string
 
@@ -55,6 +60,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New(usage)
 	}
 	cmd, args := args[0], args[1:]
+	if isHelp(cmd) {
+		cmd, args = "render", []string{"--help"}
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var sets, valueFiles stringList
@@ -65,7 +73,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	dir := fs.String("dir", "deploy", "generate: the deploy directory")
 	fs.Var(&sets, "set", "a chart value, as helm's --set (repeatable)")
 	fs.Var(&valueFiles, "f", "a values file, as helm's -f (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(out, "%s\nflags:\n", usage)
+		fs.SetOutput(out)
+		fs.PrintDefaults()
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("%s: %w\n%s", cmd, err, usage)
 	}
 	switch cmd {

@@ -29,6 +29,21 @@ func TestRenderTakesHelmStyleValues(t *testing.T) {
 	}
 }
 
+func TestHelpListsTheCommandsAndEveryFlag(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"render", "--help"}, {"apply", "-h"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, &out); err != nil {
+			t.Errorf("%v: %v", args, err)
+			continue
+		}
+		for _, want := range []string{"render", "apply", "generate", "-set", "-f ", "-kustomize", "-kubeconfig", "-release", "-namespace", "-dir"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("%v: the help lacks %q:\n%s", args, want, out.String())
+			}
+		}
+	}
+}
+
 func TestBadInputIsAClearError(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -37,6 +52,7 @@ func TestBadInputIsAClearError(t *testing.T) {
 		{nil, "usage"},
 		{[]string{"install"}, `unknown command "install"`},
 		{[]string{"render", "--set", "jitterSeconds=-3"}, "jitterSeconds"},
+		{[]string{"render", "--set", "rotationPollIntervalSeconds=60"}, "rotationPollIntervalInSeconds"},
 		{[]string{"render", "-f", "/does/not/exist.yaml"}, "reading values file"},
 		{[]string{"render", "--bogus"}, "flag provided but not defined"},
 		{[]string{"apply", "--kubeconfig", ""}, "--kubeconfig"},
