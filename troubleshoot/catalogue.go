@@ -11,6 +11,7 @@ package troubleshoot
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"text/template"
 
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
@@ -34,24 +35,33 @@ type Names struct {
 	Object              string
 	ControllerNamespace string
 	ControllerPod       string
+	// ClientID and TenantID are the workload identity's, from the class.
+	ClientID string
+	TenantID string
 }
 
-// Render fills s's command with names; a command that does not render is
-// returned as written.
+// Render fills s's text and command with names.
 func (s Step) Render(n Names) Step {
-	if s.Command == "" {
-		return s
+	s.Text = n.Fill(s.Text)
+	s.Command = n.Fill(s.Command)
+	return s
+}
+
+// Fill fills a template over Names (a step's text or command, a cause's
+// summary); one that does not render is returned as written.
+func (n Names) Fill(text string) string {
+	if !strings.Contains(text, "{{") {
+		return text
 	}
-	t, err := template.New("").Option("missingkey=error").Parse(s.Command)
+	t, err := template.New("").Option("missingkey=error").Parse(text)
 	if err != nil {
-		return s
+		return text
 	}
 	var b bytes.Buffer
 	if t.Execute(&b, n) != nil {
-		return s
+		return text
 	}
-	s.Command = b.String()
-	return s
+	return b.String()
 }
 
 // Reason is one row of the guide's table of status reasons.

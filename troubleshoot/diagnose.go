@@ -100,7 +100,7 @@ func Diagnose(f Facts) Diagnosis {
 		d.Next = render([]Step{describe, managerLog}, names)
 		return d
 	}
-	d.Cause = CauseRef{ID: cause.ID, Summary: cause.Summary}
+	d.Cause = CauseRef{ID: cause.ID, Summary: names.Fill(cause.Summary)}
 	d.Checks = f.checks()
 	names.Object = objectOf(d)
 	next := cause.Fix
@@ -156,6 +156,13 @@ func (f *Facts) names() Names {
 		Vault: f.Class.Vault, ControllerNamespace: f.Controller.Namespace, ControllerPod: f.Controller.Pod}
 	if n.Vault == "" {
 		n.Vault = "<vault>"
+	}
+	n.ClientID, n.TenantID = f.Class.ClientID, f.Class.TenantID
+	if n.ClientID == "" {
+		n.ClientID = "<client-id>"
+	}
+	if n.TenantID == "" {
+		n.TenantID = "<tenant-id>"
 	}
 	if n.ControllerPod == "" {
 		n.ControllerPod = "<controller-pod>"

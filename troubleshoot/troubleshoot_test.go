@@ -43,7 +43,8 @@ func TestEveryDocumentedReasonIsInTheGuideWithACauseThatMatchesAll(t *testing.T)
 
 func TestEveryFixCommandRendersWithRealNames(t *testing.T) {
 	n := Names{Namespace: "payments", SecretSync: "db", SecretProviderClass: "azure-kv", ServiceAccount: "workload",
-		Vault: "kv-payments", Object: "db-password", ControllerNamespace: "kvsync-system", ControllerPod: "kvsync-controller-abc"}
+		Vault: "kv-payments", Object: "db-password", ControllerNamespace: "kvsync-system", ControllerPod: "kvsync-controller-abc",
+		ClientID: "00000000-0000-0000-0000-0000000000c1", TenantID: "00000000-0000-0000-0000-0000000000aa"}
 	var steps []Step
 	for _, r := range Reasons() {
 		steps = append(steps, r.Fix...)
@@ -53,12 +54,36 @@ func TestEveryFixCommandRendersWithRealNames(t *testing.T) {
 	}
 	for _, s := range steps {
 		got := s.Render(n)
-		if strings.Contains(got.Command, "{{") {
-			t.Errorf("%q does not render: %q", s.Command, got.Command)
+		if strings.Contains(got.Command+got.Text, "{{") || strings.Contains(got.Command+got.Text, "<client-id>") || strings.Contains(got.Command+got.Text, "<vault>") {
+			t.Errorf("%+v does not render: %+v", s, got)
 		}
 		if strings.TrimSpace(got.Text) == "" {
 			t.Errorf("a step without text: %+v", s)
 		}
+	}
+}
+
+func TestEveryCauseSummaryRendersWithRealNames(t *testing.T) {
+	n := Names{Vault: "kv-payments", ClientID: "c1"}
+	for _, c := range Causes() {
+		if got := n.Fill(c.Summary); strings.Contains(got, "{{") || strings.Contains(got, "<vault>") {
+			t.Errorf("cause %s: summary %q", c.ID, got)
+		}
+	}
+}
+
+func TestDiagnoseFillsTheNamesItKnows(t *testing.T) {
+	f := failed("ProviderError", "Forbidden/ForbiddenByRbac (HTTP 403): Caller is not authorized to perform action")
+	f.Class.ClientID = "00000000-0000-0000-0000-0000000000c1"
+	d := Diagnose(f)
+	if len(d.Next) == 0 || !strings.Contains(d.Next[0].Command, "--assignee 00000000-0000-0000-0000-0000000000c1") || !strings.Contains(d.Next[0].Command, "--name kv-payments") {
+		t.Errorf("the fix does not name the class's client and vault: %+v", d.Next)
+	}
+	blocked := failed("ProviderError", `reading secret "db" in key vault "kv-payments": the key vault `+deadline+`: context deadline exceeded`)
+	blocked.Network = &NetworkFacts{VaultHost: "kv-payments.vault.azure.net", Addresses: []string{"52.1.2.3"},
+		Vault: Probe{Host: "kv-payments.vault.azure.net", Stage: "tcp"}, Login: Probe{Host: "login.microsoftonline.com", OK: true}}
+	if d := Diagnose(blocked); d.Cause.ID != "egress-blocks-vault" || !strings.Contains(d.Cause.Summary, "kv-payments.vault.azure.net") {
+		t.Errorf("cause %q: %q, want the vault's host named", d.Cause.ID, d.Cause.Summary)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,7 +12,8 @@ import (
 
 // placeholders fill a fix's commands when no SecretSync is at hand.
 var placeholders = troubleshoot.Names{Namespace: "<namespace>", SecretSync: "<name>", SecretProviderClass: "<class>",
-	ServiceAccount: "<serviceaccount>", Vault: "<vault>", Object: "<object>", ControllerNamespace: "kvsync-system", ControllerPod: "<controller-pod>"}
+	ServiceAccount: "<serviceaccount>", Vault: "<vault>", Object: "<object>", ControllerNamespace: "kvsync-system", ControllerPod: "<controller-pod>",
+	ClientID: "<client-id>", TenantID: "<tenant-id>"}
 
 // explanation is `explain REASON -o json|yaml`.
 type explanation struct {
@@ -27,8 +29,8 @@ type causeEntry struct {
 
 func (c *cli) explainCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "explain [REASON]",
-		Short: "Print a reason's meaning, its causes and their fixes (offline); without REASON, list the reasons",
+		Use:   "explain [REASON|CAUSE]",
+		Short: "Print a reason's meaning, its causes and their fixes, or one cause (a name doctor prints) with its reason (offline); without an argument, list the reasons",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := c.checkOutput(); err != nil {
@@ -58,37 +60,64 @@ func (c *cli) explainCommand() *cobra.Command {
 	}
 }
 
-// explain finds a reason by name, ignoring case.
+// explain finds a reason by name, ignoring case, with its causes; or a
+// cause by the name doctor prints, with its reason and that cause alone.
 func explain(name string) (explanation, error) {
 	for _, r := range troubleshoot.Reasons() {
-		if !strings.EqualFold(r.Name, name) {
+		if strings.EqualFold(r.Name, name) {
+			return explainReason(r, func(troubleshoot.Cause) bool { return true }), nil
+		}
+	}
+	for _, cause := range troubleshoot.Causes() {
+		if !strings.EqualFold(cause.ID, name) {
 			continue
 		}
-		e := explanation{Reason: r}
-		for i, s := range e.Fix {
-			e.Fix[i] = s.Render(placeholders)
+		r, ok := troubleshoot.LookupReason(cause.Reason)
+		if !ok {
+			break
 		}
-		causeReason := r.Name
-		if causeReason == "PartialSync" {
-			causeReason = "ProviderError"
+		if r.Name == "ProviderError" && cause.ID != "synced" {
+			// A provider error of some items, not all, is PartialSync.
+			r.Details += " When only some items fail this way, with partial sync on, the reason is PartialSync."
 		}
-		for _, cause := range troubleshoot.Causes() {
-			if cause.Reason != causeReason {
-				continue
-			}
-			ce := causeEntry{ID: cause.ID, Summary: cause.Summary}
-			for _, s := range cause.Fix {
-				ce.Fix = append(ce.Fix, s.Render(placeholders))
-			}
-			e.Causes = append(e.Causes, ce)
-		}
-		return e, nil
+		return explainReason(r, func(c troubleshoot.Cause) bool { return strings.EqualFold(c.ID, name) }), nil
 	}
-	var names []string
+	var names, ids []string
 	for _, r := range troubleshoot.Reasons() {
 		names = append(names, r.Name)
 	}
-	return explanation{}, fmt.Errorf("%q is not a SecretSync reason; the reasons are %s", name, strings.Join(names, ", "))
+	for _, c := range troubleshoot.Causes() {
+		if !slices.Contains(ids, c.ID) {
+			ids = append(ids, c.ID)
+		}
+	}
+	return explanation{}, fmt.Errorf("%q is neither a SecretSync reason nor a cause; the reasons are %s; the causes are %s",
+		name, strings.Join(names, ", "), strings.Join(ids, ", "))
+}
+
+// explainReason is r with the causes keep selects, their texts filled with
+// placeholders.
+func explainReason(r troubleshoot.Reason, keep func(troubleshoot.Cause) bool) explanation {
+	e := explanation{Reason: r}
+	e.Fix = slices.Clone(r.Fix)
+	for i, s := range e.Fix {
+		e.Fix[i] = s.Render(placeholders)
+	}
+	causeReason := r.Name
+	if causeReason == "PartialSync" {
+		causeReason = "ProviderError"
+	}
+	for _, cause := range troubleshoot.Causes() {
+		if cause.Reason != causeReason || !keep(cause) {
+			continue
+		}
+		ce := causeEntry{ID: cause.ID, Summary: placeholders.Fill(cause.Summary)}
+		for _, s := range cause.Fix {
+			ce.Fix = append(ce.Fix, s.Render(placeholders))
+		}
+		e.Causes = append(e.Causes, ce)
+	}
+	return e
 }
 
 func (c *cli) printExplanation(e explanation) {

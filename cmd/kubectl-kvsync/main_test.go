@@ -16,6 +16,7 @@ import (
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
 	"github.com/kvsync/kvsync/conformance"
+	"github.com/kvsync/kvsync/troubleshoot"
 )
 
 // kubectl runs the plugin with args and returns its output and exit code.
@@ -43,8 +44,26 @@ func TestExplainPrintsTheGuideOffline(t *testing.T) {
 		t.Errorf("explain lists %d lines, want a header and 13 reasons:\n%s", strings.Count(out, "\n"), out)
 	}
 	out, code = kubectl(t, "explain", "AllGood")
-	if code != 2 || !strings.Contains(out, `"AllGood" is not a SecretSync reason`) {
+	if code != 2 || !strings.Contains(out, `"AllGood" is neither a SecretSync reason nor a cause`) || !strings.Contains(out, "vault-firewall") {
 		t.Errorf("explain of an unknown reason (%d): %s", code, out)
+	}
+	// A cause as doctor names it: its reason and that cause alone.
+	out, code = kubectl(t, "explain", "vault-firewall")
+	if code != 0 || !strings.HasPrefix(out, "ProviderError") || !strings.Contains(out, "vault-firewall:") || strings.Contains(out, "rbac-role-missing") {
+		t.Errorf("explain vault-firewall (%d):\n%s", code, out)
+	}
+	// Every text is filled: placeholders, never a template.
+	for _, r := range troubleshoot.Reasons() {
+		out, _ := kubectl(t, "explain", r.Name)
+		if strings.Contains(out, "{{") {
+			t.Errorf("explain %s prints a raw template:\n%s", r.Name, out)
+		}
+	}
+	for _, c := range troubleshoot.Causes() {
+		out, _ := kubectl(t, "explain", c.ID)
+		if strings.Contains(out, "{{") || !strings.Contains(out, c.ID+":") && c.Reason != "CreateSucceeded" && c.ID != "synced" {
+			t.Errorf("explain %s:\n%s", c.ID, out)
+		}
 	}
 	out, _ = kubectl(t, "explain", "PartialSync", "-o", "json")
 	var e explanation
