@@ -10,6 +10,7 @@ package troubleshoot
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"text/template"
@@ -77,10 +78,34 @@ type Reason struct {
 	Fix []Step `json:"fix,omitempty"`
 }
 
+// The names of the controller's pod: kvsync's, and those the Secret Store
+// extension's guide uses in its commands.
+const (
+	// ManagerContainer is the controller's container, in both.
+	ManagerContainer = "manager"
+	// ProviderContainer is the Azure provider's container in kvsync's pod.
+	ProviderContainer = "provider-azure"
+	// GuideProviderContainer is the provider's container in the guide.
+	GuideProviderContainer = "provider-azure-installer"
+	// GuideNamespace is the controller's namespace in the guide.
+	GuideNamespace = "azure-secret-store"
+)
+
+// GuideNamesNote says how the guide's names map to kvsync's, for output
+// that shows log commands: the guide reads logs in namespace
+// azure-secret-store, containers manager and provider-azure-installer.
+func GuideNamesNote(controllerNamespace string) string {
+	return fmt.Sprintf("The guide's namespace %s is %s here (the chart's release namespace); its container %s is %s; %s is %s.",
+		GuideNamespace, controllerNamespace, GuideProviderContainer, ProviderContainer, ManagerContainer, ManagerContainer)
+}
+
+// ReadsLogs reports whether a step is a kubectl logs command.
+func (s Step) ReadsLogs() bool { return strings.HasPrefix(s.Command, "kubectl logs ") }
+
 var (
 	describe    = Step{"Read the condition's message", "kubectl describe secretsync {{.SecretSync}} -n {{.Namespace}}"}
-	providerLog = Step{"Read the provider's log", "kubectl logs -n {{.ControllerNamespace}} {{.ControllerPod}} -c provider-azure --since=1h"}
-	managerLog  = Step{"Read the controller's log", "kubectl logs -n {{.ControllerNamespace}} {{.ControllerPod}} -c manager --since=1h"}
+	providerLog = Step{"Read the provider's log", "kubectl logs -n {{.ControllerNamespace}} {{.ControllerPod}} -c " + ProviderContainer + " --since=1h"}
+	managerLog  = Step{"Read the controller's log", "kubectl logs -n {{.ControllerNamespace}} {{.ControllerPod}} -c " + ManagerContainer + " --since=1h"}
 	events      = Step{"Read the controller's events for this SecretSync", "kubectl events -n {{.Namespace}} --for secretsync/{{.SecretSync}}"}
 	recreate    = Step{"Delete the Secret; the controller recreates it at once", "kubectl delete secret {{.SecretSync}} -n {{.Namespace}}"}
 	reapply     = Step{"Fix the SecretSync and apply it again; the controller checks it at once", "kubectl apply -f <secretsync.yaml>"}

@@ -26,6 +26,9 @@ type Diagnosis struct {
 	Checks []Check `json:"checks"`
 	// Next are the steps to take, with the real names filled in.
 	Next []Step `json:"next,omitempty"`
+	// ControllerNamespace is the namespace of the controller's pod, whose
+	// logs the next steps may read.
+	ControllerNamespace string `json:"controllerNamespace,omitempty"`
 }
 
 // CauseRef names a cause in a Diagnosis.
@@ -61,8 +64,8 @@ const (
 // Diagnose names the reason of f's SecretSync, its cause and the next steps,
 // from f alone.
 func Diagnose(f Facts) Diagnosis {
-	d := Diagnosis{Namespace: f.Namespace, SecretSync: f.Name}
 	names := f.names()
+	d := Diagnosis{Namespace: f.Namespace, SecretSync: f.Name, ControllerNamespace: names.ControllerNamespace}
 	switch {
 	case !f.Found:
 		d.Cause = CauseRef{ID: "secretsync-missing", Summary: fmt.Sprintf("There is no SecretSync %q in namespace %q.", f.Name, f.Namespace)}

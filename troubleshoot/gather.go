@@ -267,7 +267,7 @@ func gatherController(ctx context.Context, opts GatherOptions, f *Facts) {
 		return
 	}
 	for _, p := range pods.Items {
-		if slices.ContainsFunc(p.Spec.Containers, func(c corev1.Container) bool { return c.Name == "provider-azure" }) {
+		if slices.ContainsFunc(p.Spec.Containers, func(c corev1.Container) bool { return c.Name == ProviderContainer }) {
 			ctl.Pod = p.Name
 			if p.Status.Phase == corev1.PodRunning {
 				break
@@ -275,7 +275,7 @@ func gatherController(ctx context.Context, opts GatherOptions, f *Facts) {
 		}
 	}
 	if ctl.Pod == "" {
-		ctl.LogError = fmt.Sprintf("no pod with a provider-azure container in namespace %s", opts.ControllerNamespace)
+		ctl.LogError = fmt.Sprintf("no pod with a %s container in namespace %s", ProviderContainer, opts.ControllerNamespace)
 		return
 	}
 	if opts.Logs == nil {
@@ -284,7 +284,7 @@ func gatherController(ctx context.Context, opts GatherOptions, f *Facts) {
 	}
 	since, tail := int64(3600), int64(2000)
 	stream, err := opts.Logs.CoreV1().Pods(opts.ControllerNamespace).GetLogs(ctl.Pod,
-		&corev1.PodLogOptions{Container: "provider-azure", SinceSeconds: &since, TailLines: &tail}).Stream(ctx)
+		&corev1.PodLogOptions{Container: ProviderContainer, SinceSeconds: &since, TailLines: &tail}).Stream(ctx)
 	if err != nil {
 		ctl.LogError = fmt.Sprintf("reading the provider's log: %v", err)
 		return

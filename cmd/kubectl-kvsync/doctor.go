@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -98,6 +99,9 @@ func (c *cli) printDiagnosis(d troubleshoot.Diagnosis) {
 		fmt.Fprintf(c.out, "\n%s\n", c.paint(bold, "Next steps"))
 		for i, s := range d.Next {
 			printStep(c, i+1, s)
+		}
+		if slices.ContainsFunc(d.Next, troubleshoot.Step.ReadsLogs) {
+			fmt.Fprintf(c.out, "  %s\n", troubleshoot.GuideNamesNote(d.ControllerNamespace))
 		}
 	}
 }

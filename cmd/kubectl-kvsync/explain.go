@@ -127,6 +127,9 @@ func (c *cli) printExplanation(e explanation) {
 		for i, s := range e.Fix {
 			printStep(c, i+1, s)
 		}
+		if slices.ContainsFunc(e.Fix, troubleshoot.Step.ReadsLogs) {
+			fmt.Fprintf(c.out, "  %s\n", troubleshoot.GuideNamesNote(placeholders.ControllerNamespace))
+		}
 	}
 	if len(e.Causes) > 0 && !e.Success {
 		fmt.Fprintf(c.out, "\n%s\n", c.paint(bold, "Causes (kubectl kvsync doctor names the one at hand)"))

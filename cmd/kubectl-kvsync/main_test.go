@@ -47,6 +47,10 @@ func TestExplainPrintsTheGuideOffline(t *testing.T) {
 	if code != 2 || !strings.Contains(out, `"AllGood" is neither a SecretSync reason nor a cause`) || !strings.Contains(out, "vault-firewall") {
 		t.Errorf("explain of an unknown reason (%d): %s", code, out)
 	}
+	if out, _ := kubectl(t, "explain", "ControllerInternalError"); !strings.Contains(out, "namespace azure-secret-store is kvsync-system here") ||
+		!strings.Contains(out, "provider-azure-installer is provider-azure") {
+		t.Errorf("explain shows log commands without the guide's names mapped to kvsync's:\n%s", out)
+	}
 	// A cause as doctor names it: its reason and that cause alone.
 	out, code = kubectl(t, "explain", "vault-firewall")
 	if code != 0 || !strings.HasPrefix(out, "ProviderError") || !strings.Contains(out, "vault-firewall:") || strings.Contains(out, "rbac-role-missing") {
