@@ -94,6 +94,7 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Environment, error
 	case opts.MetricsURL != "":
 		e.Metrics = func() (string, error) { return httpGet(opts.MetricsURL) }
 	}
+	e.setShell(opts.Kubeconfig)
 	if len(opts.LogNamespaces) > 0 {
 		e.LogNamespaces = opts.LogNamespaces
 		e.PodLogs = func(ctx context.Context) (map[string]string, error) { return podLogs(ctx, kube, opts.LogNamespaces) }

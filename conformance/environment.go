@@ -119,6 +119,10 @@ type Environment struct {
 	// Metrics returns the controller's metrics in text form; nil when the
 	// controller's metrics are not reachable from the suite.
 	Metrics func() (string, error)
+	// Shell runs a command line as an operator's shell would, with kubectl
+	// on PATH and KUBECONFIG pointing at the environment's cluster, and
+	// returns its output; nil where no kubectl is found.
+	Shell func(ctx context.Context, command string) (string, error)
 	// PodLogs returns the logs of the containers in LogNamespaces on a
 	// cluster, keyed "namespace/pod/container"; nil where the suite does
 	// not read the components' logs from the cluster.
@@ -244,6 +248,11 @@ func (e *Environment) startControlPlane(prefix, crdDir string) (string, *rest.Co
 		return "", nil, nil, err
 	}
 	e.Client = c
+	kubeconfig := filepath.Join(dir, "operator.kubeconfig")
+	if err := e.WriteKubeconfig("kvsync-operator", kubeconfig); err != nil {
+		return "", nil, nil, fmt.Errorf("writing an operator's kubeconfig: %w", err)
+	}
+	e.setShell(kubeconfig)
 	return dir, cfg, scheme, nil
 }
 

@@ -172,7 +172,11 @@ func (r Report) Markdown() string {
 		case !s.Passed:
 			result = "Failed: " + strings.ReplaceAll(s.Failure, "|", "\\|")
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", s.Scenario, strings.Join(s.Labels, " "), s.Doctor, result, s.Duration)
+		doctor := s.Doctor
+		if s.Fix != "" {
+			doctor += "; fix " + strings.ReplaceAll(s.Fix, "|", "\\|")
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", s.Scenario, strings.Join(s.Labels, " "), strings.TrimPrefix(doctor, "; "), result, s.Duration)
 	}
 	return b.String()
 }

@@ -45,7 +45,10 @@ type Result struct {
 	// Doctor is what `kubectl kvsync doctor` named once the documented
 	// reason held: reason/cause, e.g. ProviderError/vault-firewall; empty
 	// where the doctor check does not run.
-	Doctor   string        `json:"doctor,omitempty"`
+	Doctor string `json:"doctor,omitempty"`
+	// Fix is the doctor's fix the scenario followed as printed (cause:
+	// commands), or why it was not followed; empty when it has none.
+	Fix      string        `json:"fix,omitempty"`
 	Duration time.Duration `json:"duration"`
 }
 
@@ -146,13 +149,7 @@ func (r *run) do(ctx context.Context) error {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ns}}); err != nil {
 		return fmt.Errorf("creating namespace: %w", err)
 	}
-	ss := r.s.SecretSync
-	if ss.Name == "" {
-		ss.Name = "app"
-	}
-	if ss.ServiceAccount == "" {
-		ss.ServiceAccount = "workload"
-	}
+	ss := r.secretSync()
 	if !r.s.Cluster.NoServiceAccount {
 		if err := c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: ss.ServiceAccount}}); err != nil {
 			return fmt.Errorf("creating ServiceAccount: %w", err)
@@ -169,15 +166,7 @@ func (r *run) do(ctx context.Context) error {
 	if err := r.setupCluster(ctx, ss.Name); err != nil {
 		return err
 	}
-	obj := &ssv1alpha1.SecretSync{
-		ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: ss.Name},
-		Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: ss.ServiceAccount, SecretProviderClassName: "azure-kv",
-			ForceSynchronization: ss.ForceSynchronization,
-			SecretObject:         ssv1alpha1.SecretObject{Type: ss.Type, Labels: ss.Labels, Annotations: ss.Annotations}},
-	}
-	for _, d := range ss.Data {
-		obj.Spec.SecretObject.Data = append(obj.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{TargetKey: d.TargetKey, SourcePath: d.SourcePath})
-	}
+	obj := r.secretSyncObject()
 	watch, err := r.watch(ctx, ss.Name)
 	if err != nil {
 		return err
@@ -187,6 +176,12 @@ func (r *run) do(ctx context.Context) error {
 		return fmt.Errorf("creating SecretSync: %w", err)
 	}
 	for i, st := range r.s.Steps {
+		if st.FollowFix != nil {
+			if why := r.env.followable(); why != "" {
+				r.res.Fix = "not followed: " + why
+				break
+			}
+		}
 		before := r.secret(ctx, ss.Name)
 		if i > 0 {
 			// The first step's conditions are those since the SecretSync
@@ -349,9 +344,47 @@ func (r *run) setupCluster(ctx context.Context, name string) error {
 	if cl.NoClass {
 		return nil
 	}
-	objects, err := ObjectsParameter(r.s.Class.Objects...)
+	class, err := r.classObject()
 	if err != nil {
 		return err
+	}
+	return c.Create(ctx, class)
+}
+
+// secretSync is the scenario's SecretSync with its defaults: name app,
+// ServiceAccount workload.
+func (r *run) secretSync() scenarios.SecretSync {
+	ss := r.s.SecretSync
+	if ss.Name == "" {
+		ss.Name = "app"
+	}
+	if ss.ServiceAccount == "" {
+		ss.ServiceAccount = "workload"
+	}
+	return ss
+}
+
+// secretSyncObject is the scenario's SecretSync object.
+func (r *run) secretSyncObject() *ssv1alpha1.SecretSync {
+	ss := r.secretSync()
+	obj := &ssv1alpha1.SecretSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: ss.Name},
+		Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: ss.ServiceAccount, SecretProviderClassName: "azure-kv",
+			ForceSynchronization: ss.ForceSynchronization,
+			SecretObject:         ssv1alpha1.SecretObject{Type: ss.Type, Labels: ss.Labels, Annotations: ss.Annotations}},
+	}
+	for _, d := range ss.Data {
+		obj.Spec.SecretObject.Data = append(obj.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{TargetKey: d.TargetKey, SourcePath: d.SourcePath})
+	}
+	return obj
+}
+
+// classObject is the scenario's SecretProviderClass azure-kv, reading its
+// vault as its identity.
+func (r *run) classObject() (*spcv1.SecretProviderClass, error) {
+	objects, err := ObjectsParameter(r.s.Class.Objects...)
+	if err != nil {
+		return nil, err
 	}
 	params := map[string]string{"keyvaultName": r.vault, "tenantID": Tenant, "clientID": r.clientID, "objects": objects}
 	for k, v := range r.s.Class.Parameters {
@@ -361,8 +394,8 @@ func (r *run) setupCluster(ctx context.Context, name string) error {
 			params[k] = v
 		}
 	}
-	return c.Create(ctx, &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: "azure-kv"},
-		Spec: spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: params}})
+	return &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: "azure-kv"},
+		Spec: spcv1.SecretProviderClassSpec{Provider: "azure", Parameters: params}}, nil
 }
 
 // waitForPolicy waits until the API server enforces a new policy (it loads
@@ -427,6 +460,8 @@ func (r *run) act(ctx context.Context, st scenarios.Step, name string) error {
 	case st.TakeOwnership != nil:
 		t := st.TakeOwnership
 		return faults.TakeOwnership(ctx, c, r.ns, name, t.Manager, t.Key, []byte(t.Value))
+	case st.FollowFix != nil:
+		return r.followFix(ctx, *st.FollowFix, name)
 	case len(st.SetClassParameters) > 0:
 		class := &spcv1.SecretProviderClass{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: "azure-kv"}, class); err != nil {

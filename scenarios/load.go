@@ -177,7 +177,7 @@ func stepFaults(steps []Step) []faults.Fault {
 func (st Step) actions() int {
 	n := 0
 	for _, set := range []bool{st.SetSecret != nil, st.DisableSecret != "", len(st.AddFaults) > 0, st.ClearFaults,
-		st.ForceSynchronization != "", st.DeleteSecret, st.TakeOwnership != nil, len(st.SetClassParameters) > 0, st.SetType != "", st.SetNetwork != nil} {
+		st.ForceSynchronization != "", st.DeleteSecret, st.TakeOwnership != nil, len(st.SetClassParameters) > 0, st.SetType != "", st.SetNetwork != nil, st.FollowFix != nil} {
 		if set {
 			n++
 		}

@@ -240,8 +240,21 @@ type Step struct {
 	SetClassParameters map[string]string `json:"setClassParameters,omitempty"`
 	// SetType changes spec.secretObject.type.
 	SetType string `json:"setType,omitempty"`
+	// FollowFix follows the fix `kubectl kvsync doctor` prints, literally:
+	// its kubectl commands that change the cluster run as printed, an
+	// operator's manifest standing for <secretsync.yaml> and
+	// <secretproviderclass.yaml>. It runs with the extended profile only
+	// (the doctor is kvsync's); elsewhere the scenario ends before it.
+	FollowFix *FollowFix `json:"followFix,omitempty"`
 	// Expect is what must hold after the action.
 	Expect *Expectation `json:"expect,omitempty"`
+}
+
+// FollowFix is what the operator's manifests hold when a fix is followed:
+// the scenario's objects, with these edits.
+type FollowFix struct {
+	// Type is spec.secretObject.type in the operator's SecretSync file.
+	Type string `json:"type,omitempty"`
 }
 
 // TakeOwnership is a forced apply of one data key by another manager.

@@ -109,6 +109,8 @@ var (
 	events      = Step{"Read the controller's events for this SecretSync", "kubectl events -n {{.Namespace}} --for secretsync/{{.SecretSync}}"}
 	recreate    = Step{"Delete the Secret; the controller recreates it at once", "kubectl delete secret {{.SecretSync}} -n {{.Namespace}}"}
 	reapply     = Step{"Fix the SecretSync and apply it again; the controller checks it at once", "kubectl apply -f <secretsync.yaml>"}
+	replaceType = Step{"Set an allowed spec.secretObject.type in the manifest and replace the SecretSync: its type cannot change once created, so apply refuses it (nothing was written, nothing is lost)",
+		"kubectl replace --force -f <secretsync.yaml>"}
 	doctor      = Step{"Let kubectl-kvsync name the cause", "kubectl kvsync doctor {{.SecretSync}} -n {{.Namespace}}"}
 )
 
@@ -142,7 +144,7 @@ var reasons = []Reason{
 	{Name: ssv1alpha1.ReasonUserInputValidationFailed,
 		Meaning: "The SecretSync is configured incorrectly.",
 		Details: "A Secret type that is not allowed or differs from the existing Secret's, a sourcePath the provider did not return, kubernetes.io/tls data with other keys than tls.crt and tls.key, or certificate material that does not parse. Nothing was written.",
-		Fix:     []Step{describe, reapply}},
+		Fix:     []Step{describe, reapply, replaceType}},
 	{Name: ssv1alpha1.ReasonControllerSpcError,
 		Meaning: "The SecretProviderClass is missing or misconfigured.",
 		Details: "The SecretProviderClass could not be read, names an unknown provider or one without a socket, or its parameters are missing or invalid. Nothing was written.",

@@ -127,7 +127,7 @@ var causes = []Cause{
 
 	{ID: "secret-type-not-allowed", Reason: ssv1alpha1.ReasonUserInputValidationFailed, matches: contains("is not allowed"),
 		Summary: "spec.secretObject.type is not among the Secret types the controller may write.",
-		Fix:     []Step{reapply, {"Or ask the cluster administrator to allow the type (validatingAdmissionPolicies.allowedSecretTypes)", ""}}},
+		Fix:     []Step{replaceType, {"Or ask the cluster administrator to allow the type (validatingAdmissionPolicies.allowedSecretTypes)", ""}}},
 	{ID: "secret-type-changed", Reason: ssv1alpha1.ReasonUserInputValidationFailed, matches: contains("the type of a Secret cannot change"),
 		Summary: "spec.secretObject.type differs from the existing Secret's type, which cannot change.",
 		Fix:     []Step{recreate}},
@@ -146,8 +146,10 @@ var causes = []Cause{
 			return !f.Class.Found || strings.Contains(msg, "not found in namespace")
 		},
 		Summary: "The SecretProviderClass the SecretSync names does not exist in its namespace.",
-		Fix: []Step{{"Create the class in the SecretSync's namespace, or fix spec.secretProviderClassName",
-			"kubectl get secretproviderclass -n {{.Namespace}}"}}},
+		Fix: []Step{{"List the classes of the SecretSync's namespace: a typo in spec.secretProviderClassName, or a class in another namespace?",
+			"kubectl get secretproviderclass -n {{.Namespace}}"},
+			{"Create the class " + "{{.SecretProviderClass}} in the SecretSync's namespace; the controller checks the SecretSync again at once",
+				"kubectl apply -n {{.Namespace}} -f <secretproviderclass.yaml>"}}},
 	{ID: "class-parameters-invalid", Reason: ssv1alpha1.ReasonControllerSpcError,
 		matches: func(msg string, f *Facts) bool {
 			return f.Class.ParseError != "" || strings.Contains(msg, "rejected the parameters")
