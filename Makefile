@@ -163,6 +163,8 @@ KIND_CLUSTER ?= kvsync
 KIND_KUBECONFIG ?= bin/kind-$(KIND_CLUSTER).kubeconfig
 # KIND_NODE_IMAGE is the node image of kind-up; empty builds one here
 # (hack/kind/image.sh), e.g. kindest/node:v1.37.2 where it can be pulled.
+# Either way kind's default CNI is off (its kindnetd is not in its module)
+# and kind-up installs hack/kind/node's CNI configuration on the node.
 KIND_NODE_IMAGE ?=
 
 .PHONY: kind-dockerd
@@ -182,7 +184,9 @@ kind-up: kind-dockerd ## Create the kind cluster (hack/kind/cluster.yaml) unless
 		echo "kind: cluster $(KIND_CLUSTER) exists"; $(KIND) get kubeconfig --name $(KIND_CLUSTER) >$(KIND_KUBECONFIG); \
 	else \
 		image="$(KIND_NODE_IMAGE)"; [ -n "$$image" ] || image=$$(hack/kind/image.sh); \
-		$(KIND) create cluster --name $(KIND_CLUSTER) --image "$$image" --config hack/kind/cluster.yaml --kubeconfig $(KIND_KUBECONFIG); \
+		$(KIND) create cluster --name $(KIND_CLUSTER) --image "$$image" --config hack/kind/cluster.yaml --kubeconfig $(KIND_KUBECONFIG) || exit 1; \
+		docker exec $(KIND_CLUSTER)-control-plane mkdir -p /etc/cni/net.d && \
+			docker cp hack/kind/node/10-kvsync.conflist $(KIND_CLUSTER)-control-plane:/etc/cni/net.d/10-kvsync.conflist || exit 1; \
 	fi
 	# fakevault's DNS answers a name the network must not reach with
 	# 10.255.0.4 (dns.misroute, a private endpoint) or 203.0.113.4
@@ -204,6 +208,7 @@ kind-deploy: kind-up docker-build ## Load the images, deploy fakevault (with Cor
 .PHONY: kind-conformance
 kind-conformance: kind-deploy ## Create the kind cluster if needed, deploy, and run the conformance suite against it in existing-cluster mode (report in _artifacts/kind/).
 	@mkdir -p $(ARTIFACTS)
+	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" \
 	KVSYNC_KUBECONFIG=$(abspath $(KIND_KUBECONFIG)) KVSYNC_FAKEVAULT_ADMIN=http://127.0.0.1:30080 KVSYNC_ARTIFACTS=$(abspath $(ARTIFACTS))/kind \
 		KVSYNC_METRICS_SERVICE=kvsync-system/kvsync-metrics:metrics KVSYNC_CONFORMANCE_POD_LOGS=kvsync-system,kvsync-sim \
 		$(GINKGO) --junit-report=junit-kind.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
