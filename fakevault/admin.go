@@ -34,6 +34,7 @@ const maxAdminBody = 1 << 20
 //	PUT    /vaults/{vault}/network                   keyvault.NetworkRules
 //	PUT    /vaults/{vault}/ratelimit                 keyvault.RateLimit (null removes it)
 //	POST   /vaults/{vault}/roleassignments           keyvault.RoleAssignment
+//	GET    /vaults/{vault}/roleassignments           -> [keyvault.RoleAssignment]
 //	DELETE /vaults/{vault}/roleassignments/{principal}
 //	POST   /vaults/{vault}/accesspolicies            keyvault.AccessPolicy
 //	PUT    /vaults/{vault}/secrets/{name}            {"value","contentType","tags","disabled"} -> {"version"}
@@ -111,6 +112,9 @@ func (s *Server) handleAdminVaults(mux *http.ServeMux) {
 	}))
 	mux.HandleFunc("POST /vaults/{vault}/roleassignments", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, in keyvault.RoleAssignment) (any, error) {
 		return nil, v.AssignRole(in)
+	}))
+	mux.HandleFunc("GET /vaults/{vault}/roleassignments", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, _ struct{}) (any, error) {
+		return v.RoleAssignments(), nil
 	}))
 	mux.HandleFunc("DELETE /vaults/{vault}/roleassignments/{principal}", vaultAdmin(s, func(v *keyvault.Vault, r *http.Request, _ struct{}) (any, error) {
 		v.RemoveRoleAssignments(r.PathValue("principal"))

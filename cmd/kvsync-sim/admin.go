@@ -41,8 +41,8 @@ func (a admin) versions(vault, name string) ([]string, error) {
 	return versions, nil
 }
 
-// disableLatest disables a secret's newest version.
-func (a admin) disableLatest(vault, name string) error {
+// setLatestEnabled enables or disables the newest version of a secret.
+func (a admin) setLatestEnabled(vault, name string, enabled bool) error {
 	versions, err := a.versions(vault, name)
 	if err != nil {
 		return err
@@ -50,7 +50,7 @@ func (a admin) disableLatest(vault, name string) error {
 	if len(versions) == 0 {
 		return fmt.Errorf("secret %q of vault %q has no version", name, vault)
 	}
-	return a.Do(http.MethodPatch, secretPath(vault, name)+"/"+url.PathEscape(versions[len(versions)-1]), map[string]any{"enabled": false}, nil)
+	return a.Do(http.MethodPatch, secretPath(vault, name)+"/"+url.PathEscape(versions[len(versions)-1]), map[string]any{"enabled": enabled}, nil)
 }
 
 // deleteSecret deletes a secret and its versions.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -43,64 +44,76 @@ func expect(out io.Writer, st state, causeID string) {
 
 func newSecret(out io.Writer, dir *string) *cobra.Command {
 	cmd := &cobra.Command{Use: "secret", Short: "Change a secret of the demo vault"}
-	change := func(use, short string, args cobra.PositionalArgs, do func(admin, state, []string) (string, error)) *cobra.Command {
-		return &cobra.Command{Use: use, Short: short, Args: args, RunE: func(_ *cobra.Command, args []string) error {
+	// on is a subcommand that changes secret NAME (args[0]) and prints
+	// what the next check of each SecretSync reports.
+	on := func(use, short string, do func(a admin, st state, name string, args []string) (change, error)) *cobra.Command {
+		return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(strings.Count(use, " ")), RunE: func(cmd *cobra.Command, args []string) error {
 			st, a, err := simState(*dir)
 			if err != nil {
 				return err
 			}
-			cause, err := do(a, st, args)
+			ch, err := do(a, st, args[0], args[1:])
 			if err != nil {
 				return err
 			}
-			expect(out, st, cause)
-			return nil
+			ch.secret = args[0]
+			return hint(cmd.Context(), out, st, ch)
 		}}
 	}
+	deleted := func(st state, name string) string {
+		return "/vaults/" + url.PathEscape(st.Vault) + "/deletedsecrets/" + url.PathEscape(name)
+	}
 	cmd.AddCommand(
-		change("set NAME VALUE", "Add a version with this value", cobra.ExactArgs(2), func(a admin, st state, args []string) (string, error) {
-			if err := a.setSecret(st.Vault, args[0], args[1]); err != nil {
-				return "", err
+		on("set NAME VALUE", "Add a version with this value", func(a admin, st state, name string, args []string) (change, error) {
+			if err := a.setSecret(st.Vault, name, args[0]); err != nil {
+				return change{}, err
 			}
-			fmt.Fprintf(out, "Secret %s of vault %s has a new version.\n", args[0], st.Vault)
-			return "synced", nil
+			fmt.Fprintf(out, "Secret %s of vault %s has a new version.\n", name, st.Vault)
+			return change{newValue: true}, nil
 		}),
-		change("rotate NAME", "Add a version with a new random value (not printed)", cobra.ExactArgs(1), func(a admin, st state, args []string) (string, error) {
+		on("rotate NAME", "Add a version with a new random value (not printed)", func(a admin, st state, name string, _ []string) (change, error) {
 			raw := make([]byte, 16)
 			_, _ = rand.Read(raw)
-			if err := a.setSecret(st.Vault, args[0], "sim-"+hex.EncodeToString(raw)); err != nil {
-				return "", err
+			if err := a.setSecret(st.Vault, name, "sim-"+hex.EncodeToString(raw)); err != nil {
+				return change{}, err
 			}
-			fmt.Fprintf(out, "Secret %s of vault %s was rotated: a new version with a new value.\n", args[0], st.Vault)
-			return "synced", nil
+			fmt.Fprintf(out, "Secret %s of vault %s was rotated: a new version with a new value.\n", name, st.Vault)
+			return change{newValue: true}, nil
 		}),
-		change("disable NAME", "Disable the newest version", cobra.ExactArgs(1), func(a admin, st state, args []string) (string, error) {
-			if err := a.disableLatest(st.Vault, args[0]); err != nil {
-				return "", err
+		on("disable NAME", "Disable the newest version", func(a admin, st state, name string, _ []string) (change, error) {
+			if err := a.setLatestEnabled(st.Vault, name, false); err != nil {
+				return change{}, err
 			}
-			fmt.Fprintf(out, "The newest version of secret %s of vault %s is disabled.\n", args[0], st.Vault)
-			return "object-disabled", nil
+			fmt.Fprintf(out, "The newest version of secret %s of vault %s is disabled: kvsync-sim secret enable %s enables it again.\n", name, st.Vault, name)
+			return change{lost: true, cause: "object-disabled"}, nil
 		}),
-		change("delete NAME", "Delete the secret (soft delete: recover or purge it after)", cobra.ExactArgs(1), func(a admin, st state, args []string) (string, error) {
-			if err := a.deleteSecret(st.Vault, args[0]); err != nil {
-				return "", err
+		on("enable NAME", "Enable the newest version again", func(a admin, st state, name string, _ []string) (change, error) {
+			if err := a.setLatestEnabled(st.Vault, name, true); err != nil {
+				return change{}, err
 			}
-			fmt.Fprintf(out, "Secret %s of vault %s is deleted, and recoverable: kvsync-sim secret recover %s brings it back, purge removes it for good.\n", args[0], st.Vault, args[0])
-			return "object-not-found", nil
+			fmt.Fprintf(out, "The newest version of secret %s of vault %s is enabled.\n", name, st.Vault)
+			return change{}, nil
 		}),
-		change("recover NAME", "Recover a deleted secret with its versions", cobra.ExactArgs(1), func(a admin, st state, args []string) (string, error) {
-			if err := a.Do(http.MethodPost, "/vaults/"+url.PathEscape(st.Vault)+"/deletedsecrets/"+url.PathEscape(args[0])+"/recover", struct{}{}, nil); err != nil {
-				return "", err
+		on("delete NAME", "Delete the secret (soft delete: recover or purge it after)", func(a admin, st state, name string, _ []string) (change, error) {
+			if err := a.deleteSecret(st.Vault, name); err != nil {
+				return change{}, err
 			}
-			fmt.Fprintf(out, "Secret %s of vault %s is recovered.\n", args[0], st.Vault)
-			return "synced", nil
+			fmt.Fprintf(out, "Secret %s of vault %s is deleted, and recoverable: kvsync-sim secret recover %s brings it back, purge removes it for good.\n", name, st.Vault, name)
+			return change{lost: true, cause: "object-not-found"}, nil
 		}),
-		change("purge NAME", "Remove a deleted secret for good, so that its name can be set again", cobra.ExactArgs(1), func(a admin, st state, args []string) (string, error) {
-			if err := a.Do(http.MethodDelete, "/vaults/"+url.PathEscape(st.Vault)+"/deletedsecrets/"+url.PathEscape(args[0]), nil, nil); err != nil {
-				return "", err
+		on("recover NAME", "Recover a deleted secret with its versions", func(a admin, st state, name string, _ []string) (change, error) {
+			if err := a.Do(http.MethodPost, deleted(st, name)+"/recover", struct{}{}, nil); err != nil {
+				return change{}, err
 			}
-			fmt.Fprintf(out, "Secret %s of vault %s is purged.\n", args[0], st.Vault)
-			return "object-not-found", nil
+			fmt.Fprintf(out, "Secret %s of vault %s is recovered.\n", name, st.Vault)
+			return change{}, nil
+		}),
+		on("purge NAME", "Remove a deleted secret for good, so that its name can be set again", func(a admin, st state, name string, _ []string) (change, error) {
+			if err := a.Do(http.MethodDelete, deleted(st, name), nil, nil); err != nil {
+				return change{}, err
+			}
+			fmt.Fprintf(out, "Secret %s of vault %s is purged.\n", name, st.Vault)
+			return change{lost: true, cause: "object-not-found"}, nil
 		}),
 	)
 	return cmd
@@ -296,13 +309,29 @@ func newFaultClear(out io.Writer, dir *string) *cobra.Command {
 	}}
 }
 
+// identityHint prints what the next checks report with the identity's
+// roles as the vault now has them.
+func identityHint(ctx context.Context, out io.Writer, st state, a admin) error {
+	var all []keyvault.RoleAssignment
+	if err := a.Do(http.MethodGet, "/vaults/"+url.PathEscape(st.Vault)+"/roleassignments", nil, &all); err != nil {
+		return err
+	}
+	ch := change{identity: true}
+	for _, ra := range all {
+		if strings.EqualFold(ra.PrincipalID, st.ClientID) {
+			ch.roles = append(ch.roles, ra.Role)
+		}
+	}
+	return hint(ctx, out, st, ch)
+}
+
 func newIdentity(out io.Writer, dir *string) *cobra.Command {
 	cmd := &cobra.Command{Use: "identity", Short: "Change the demo identity's access to the demo vault"}
 	grant := &cobra.Command{
 		Use:   "grant [ROLE]",
 		Short: "Assign the identity a role on the vault (default Key Vault Certificate User)",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			st, a, err := simState(*dir)
 			if err != nil {
 				return err
@@ -316,15 +345,17 @@ func newIdentity(out io.Writer, dir *string) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(out, "Identity %s has role %q on vault %s.\n", st.ClientID, role, st.Vault)
-			expect(out, st, "synced")
-			return nil
+			if reads, known := keyvault.RoleReads(role, "secret"); known && !reads {
+				fmt.Fprintf(out, "%q does not let it read secrets' values (a control-plane or metadata role): it needs Key Vault Secrets User, or Key Vault Certificate User for certificates.\n", role)
+			}
+			return identityHint(cmd.Context(), out, st, a)
 		},
 	}
 	revoke := &cobra.Command{
 		Use:   "revoke",
 		Short: "Remove every role the identity has on the vault",
 		Args:  cobra.NoArgs,
-		RunE: func(_ *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, a, err := simState(*dir)
 			if err != nil {
 				return err
@@ -333,8 +364,7 @@ func newIdentity(out io.Writer, dir *string) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(out, "Identity %s has no role on vault %s any more.\n", st.ClientID, st.Vault)
-			expect(out, st, "rbac-role-missing")
-			return nil
+			return identityHint(cmd.Context(), out, st, a)
 		},
 	}
 	cmd.AddCommand(grant, revoke)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,6 +41,24 @@ func (s sim) run(args ...string) string {
 	}
 	s.t.Logf("$ kvsync-sim %s\n%s", strings.Join(args, " "), out.String())
 	return out.String()
+}
+
+// hinted is one SecretSync's outcome a change predicted.
+type hinted struct{ namespace, name, reason string }
+
+// hintLine is a prediction line: "  NAMESPACE/NAME: REASON  (detail)".
+var hintLine = regexp.MustCompile(`(?m)^  ([a-z0-9-]+)/([a-z0-9.-]+): (\S+)  \(`)
+
+// readHints reads the predictions a change printed, leaving out the
+// SecretSyncs it does not touch.
+func readHints(out string) []hinted {
+	var hs []hinted
+	for _, m := range hintLine.FindAllStringSubmatch(out, -1) {
+		if m[3] != "unaffected" {
+			hs = append(hs, hinted{m[1], m[2], m[3]})
+		}
+	}
+	return hs
 }
 
 // hasRow reports whether one line of out holds every fragment of row; a
@@ -146,6 +165,9 @@ func TestTheWalkthroughOfTheSimRunsAsDocumentedAndTheSimStopsWithNoProcessLeft(t
 	if len(steps) < 40 {
 		t.Fatalf("the walkthrough has %d commands: was it found?", len(steps))
 	}
+	// hints are the outcomes the last change predicted, checked at the
+	// next poll against what the controller reported.
+	var hints []hinted
 	for _, step := range steps {
 		var out string
 		switch a := step.args; {
@@ -172,6 +194,20 @@ func TestTheWalkthroughOfTheSimRunsAsDocumentedAndTheSimStopsWithNoProcessLeft(t
 			if !hasRow(out, row) {
 				t.Errorf("docs/sim.md:%d: %s printed no line with %q:\n%s", step.line, strings.Join(step.args, " "), row, out)
 			}
+		}
+		if a := step.args; len(a) > 3 && a[2] == "./cmd/kvsync-sim" && a[3] == "poll" {
+			for _, h := range hints {
+				if only := a[len(a)-1]; strings.Contains(only, "/") && only != h.namespace+"/"+h.name {
+					continue
+				}
+				if !hasRow(out, []string{h.namespace, h.name, h.reason}) {
+					t.Errorf("docs/sim.md:%d: the change before predicted %s/%s: %s; the poll printed:\n%s", step.line, h.namespace, h.name, h.reason, out)
+				}
+			}
+			hints = nil
+		}
+		if found := readHints(out); len(found) > 0 {
+			hints = found
 		}
 		if t.Failed() {
 			t.FailNow()

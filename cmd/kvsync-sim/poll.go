@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
 )
 
@@ -73,6 +74,9 @@ func kubeClient(kubeconfig string) (client.Client, error) {
 		return nil, err
 	}
 	if err := ssv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := spcv1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
 	return client.New(cfg, client.Options{Scheme: scheme})

@@ -309,3 +309,27 @@ func (c *VaultConfig) authorize(p Principal, op operation, name string) *Error {
 	}
 	return errAccessDenied(caller(p), op.kind.plural(), op.permission, c.vaultRef())
 }
+
+// RoleReads reports whether the built-in role (by name or ID) lets its
+// holder read an object of objectType as a provider does (secret:
+// GetSecret, cert: GetCertificate, key: GetKey); known is false for a role
+// the service does not have.
+func RoleReads(role, objectType string) (reads, known bool) {
+	r, ok := lookupRole(role)
+	if !ok {
+		return false, false
+	}
+	op := opGetSecret
+	switch objectType {
+	case "cert":
+		op = opGetCertificate
+	case "key":
+		op = opGetKey
+	}
+	for _, pattern := range r.dataActions {
+		if wildcardMatch(pattern, op.dataAction) {
+			return true, true
+		}
+	}
+	return false, true
+}

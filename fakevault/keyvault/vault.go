@@ -165,6 +165,13 @@ func (v *Vault) AssignRole(ra RoleAssignment) error {
 	return nil
 }
 
+// RoleAssignments returns the vault's role assignments.
+func (v *Vault) RoleAssignments() []RoleAssignment {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.cfg.RoleAssignments)
+}
+
 // RemoveRoleAssignments removes every role assignment of principalID.
 func (v *Vault) RemoveRoleAssignments(principalID string) {
 	v.mu.Lock()
