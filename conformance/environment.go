@@ -248,13 +248,18 @@ func (e *Environment) startControlPlane(prefix, crdDir string) (string, *rest.Co
 		return "", nil, nil, err
 	}
 	e.Client = c
-	kubeconfig := filepath.Join(dir, "operator.kubeconfig")
+	kubeconfig := filepath.Join(dir, operatorKubeconfig)
 	if err := e.WriteKubeconfig("kvsync-operator", kubeconfig); err != nil {
 		return "", nil, nil, fmt.Errorf("writing an operator's kubeconfig: %w", err)
 	}
 	e.setShell(kubeconfig)
 	return dir, cfg, scheme, nil
 }
+
+// operatorKubeconfig is the file, in an environment's directory, of a
+// cluster administrator's kubeconfig: for the operator's shell and
+// kube-controller-manager.
+const operatorKubeconfig = "operator.kubeconfig"
 
 // newClient returns a client for cfg that knows the kvsync APIs.
 func newClient(cfg *rest.Config) (client.Client, *runtime.Scheme, error) {

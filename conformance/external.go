@@ -81,6 +81,9 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	if err != nil {
 		return nil, err
 	}
+	if err := e.startGarbageCollector(opts.Log, dir); err != nil {
+		return nil, err
+	}
 	bin := filepath.Join(dir, "bin")
 	if err := buildBinaries(opts.ModuleRoot, bin); err != nil {
 		return nil, err
@@ -101,6 +104,23 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 		e.ProviderMetrics = e.Provider.Metrics
 	}
 	return e, nil
+}
+
+// startGarbageCollector runs kube-controller-manager with its garbage
+// collector alone, as a cluster's does: a Secret whose SecretSync is
+// deleted goes with it, through its ownerReference. The binary is
+// envtest's (hack/envtest.sh builds it next to kube-apiserver).
+func (e *Environment) startGarbageCollector(log io.Writer, dir string) error {
+	kcm := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kube-controller-manager")
+	if _, err := os.Stat(kcm); err != nil {
+		return fmt.Errorf("kube-controller-manager is not in KUBEBUILDER_ASSETS (%q): build it with hack/envtest.sh: %w", os.Getenv("KUBEBUILDER_ASSETS"), err)
+	}
+	_, err := e.process(log, kcm, "", nil, "--kubeconfig="+filepath.Join(dir, operatorKubeconfig),
+		"--controllers=garbage-collector-controller", "--leader-elect=false", "--secure-port=0")
+	if err != nil {
+		return fmt.Errorf("starting kube-controller-manager's garbage collector: %w", err)
+	}
+	return nil
 }
 
 // buildBinaries builds the fakevault, kvsync-provider and kvsync-controller
