@@ -48,15 +48,22 @@ type mountCache struct {
 	splits map[mountKey]time.Time
 }
 
-// flight is a Mount call in progress; files is set, on success, before
+// mounted is what a successful Mount returned: the files by path and the
+// versions of the objects read, by the provider's object ID.
+type mounted struct {
+	files    map[string][]byte
+	versions map[string]string
+}
+
+// flight is a Mount call in progress; result is set, on success, before
 // done is closed.
 type flight struct {
-	done  chan struct{}
-	files map[string][]byte
+	done   chan struct{}
+	result *mounted
 }
 
 type mountEntry struct {
-	files   map[string][]byte
+	result  *mounted
 	expires time.Time
 }
 
@@ -70,14 +77,14 @@ func newMountCache(ttl, maxWait time.Duration) *mountCache {
 // wait returns the files of a Mount made for key that has not expired, or,
 // when the same call is in progress, waits for it and returns its files if
 // it succeeded. It waits at most maxWait, and not past ctx.
-func (c *mountCache) wait(ctx context.Context, key mountKey, now time.Time) (map[string][]byte, bool) {
+func (c *mountCache) wait(ctx context.Context, key mountKey, now time.Time) (*mounted, bool) {
 	if c == nil || c.ttl <= 0 {
 		return nil, false
 	}
 	c.mu.Lock()
 	if e, ok := c.entries[key]; ok && now.Before(e.expires) {
 		c.mu.Unlock()
-		return e.files, true
+		return e.result, true
 	}
 	f, ok := c.flights[key]
 	c.mu.Unlock()
@@ -88,7 +95,7 @@ func (c *mountCache) wait(ctx context.Context, key mountKey, now time.Time) (map
 	defer timer.Stop()
 	select {
 	case <-f.done:
-		return f.files, f.files != nil
+		return f.result, f.result != nil
 	case <-ctx.Done():
 		return nil, false
 	case <-timer.C:
@@ -101,28 +108,28 @@ func (c *mountCache) wait(ctx context.Context, key mountKey, now time.Time) (map
 // every path, deferred, or checks waiting for the call wait until maxWait.
 // A call already in progress is left as is, and its end is not this
 // caller's.
-func (c *mountCache) begin(key mountKey) (end func(files map[string][]byte)) {
+func (c *mountCache) begin(key mountKey) (end func(result *mounted)) {
 	if c == nil || c.ttl <= 0 {
-		return func(map[string][]byte) {}
+		return func(*mounted) {}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.flights[key]; ok {
-		return func(map[string][]byte) {}
+		return func(*mounted) {}
 	}
 	f := &flight{done: make(chan struct{})}
 	c.flights[key] = f
-	return func(files map[string][]byte) {
+	return func(result *mounted) {
 		c.mu.Lock()
 		delete(c.flights, key)
 		c.mu.Unlock()
-		f.files = files
+		f.result = result
 		close(f.done)
 	}
 }
 
 // put records the files of a successful Mount and drops expired entries.
-func (c *mountCache) put(key mountKey, files map[string][]byte, now time.Time) {
+func (c *mountCache) put(key mountKey, result *mounted, now time.Time) {
 	if c == nil || c.ttl <= 0 {
 		return
 	}
@@ -133,7 +140,7 @@ func (c *mountCache) put(key mountKey, files map[string][]byte, now time.Time) {
 			delete(c.entries, k)
 		}
 	}
-	c.entries[key] = mountEntry{files: files, expires: now.Add(c.ttl)}
+	c.entries[key] = mountEntry{result: result, expires: now.Add(c.ttl)}
 }
 
 // split reports whether the call for key is made one object at a time.

@@ -23,7 +23,7 @@ func TestMountResultsAreSharedOnlyForTheSameCallWithinTheWindow(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	c := newMountCache(10*time.Second, time.Minute)
 	key := mountKey{provider: "azure", class: "uid", generation: 1, namespace: "ns", serviceAccount: "sa", objects: "array: [a]"}
-	c.put(key, map[string][]byte{"a": []byte("1")}, now)
+	c.put(key, &mounted{files: map[string][]byte{"a": []byte("1")}}, now)
 
 	if _, ok := c.wait(context.Background(), key, now.Add(9*time.Second)); !ok {
 		t.Error("a result 9s old was not shared")
@@ -85,16 +85,16 @@ func TestRoutineChecksWaitForTheSameMountInProgress(t *testing.T) {
 	if again := c.begin(key); again == nil {
 		t.Fatal("a second begin returned nil")
 	}
-	got := make(chan map[string][]byte)
+	got := make(chan *mounted)
 	go func() {
-		files, _ := c.wait(context.Background(), key, time.Now())
-		got <- files
+		m, _ := c.wait(context.Background(), key, time.Now())
+		got <- m
 	}()
-	files := map[string][]byte{"a": []byte("1")}
-	c.put(key, files, time.Now()) // as mount does: put, then end
-	end(files)
-	if files := <-got; string(files["a"]) != "1" {
-		t.Errorf("the waiter got %v, want the call's files", files)
+	result := &mounted{files: map[string][]byte{"a": []byte("1")}, versions: map[string]string{"secret/a": "v1"}}
+	c.put(key, result, time.Now()) // as mount does: put, then end
+	end(result)
+	if m := <-got; m == nil || string(m.files["a"]) != "1" || m.versions["secret/a"] != "v1" {
+		t.Errorf("the waiter got %+v, want the call's files and versions", m)
 	}
 	// A failed call shares nothing: the waiter mounts itself.
 	end = c.begin(mountKey{objects: "b"})
@@ -194,9 +194,9 @@ func TestAWaitForACallInProgressEndsWhenTheCallEndsEvenByPanicOrAfterMaxWait(t *
 		started := make(chan struct{})
 		go func() {
 			defer func() { _ = recover() }()
-			var files map[string][]byte
+			var result *mounted
 			end := c.begin(key)
-			defer func() { end(files) }()
+			defer func() { end(result) }()
 			close(started)
 			panic("a defect between begin and end")
 		}()

@@ -49,6 +49,9 @@ type mountPlan struct {
 type mountResult struct {
 	plan  mountPlan
 	files map[string][]byte
+	// versions are the versions of the objects read, by the provider's
+	// object ID (e.g. secret/db-password).
+	versions map[string]string
 	// err is the provider's failure, reported per item: it is the one kind
 	// of failure partial sync tolerates.
 	err error
@@ -521,17 +524,17 @@ func (r *SecretSyncReconciler) mountOne(ctx context.Context, ss *ssv1alpha1.Secr
 	provider := string(class.Spec.Provider)
 	key := r.mountKey(ss, class, plan)
 	if shared {
-		if files, ok := r.mounts.wait(ctx, key, r.now()); ok {
-			return mountResult{plan: plan, files: files}, nil
+		if m, ok := r.mounts.wait(ctx, key, r.now()); ok {
+			return mountResult{plan: plan, files: m.files, versions: m.versions}, nil
 		}
 	}
 	if d := r.limiters.pausedFor(class, r.now()); d > 0 {
 		return mountResult{}, &syncError{deferred: true, retryAfter: d, reason: ssv1alpha1.ReasonProviderError,
 			message: fmt.Sprintf("provider %q asked to retry the vault of SecretProviderClass %q later", provider, class.Name)}
 	}
-	var files map[string][]byte
+	var result *mounted
 	end := r.mounts.begin(key)
-	defer func() { end(files) }()
+	defer func() { end(result) }()
 
 	a := attrs
 	if plan.objects != "" {
@@ -557,9 +560,9 @@ func (r *SecretSyncReconciler) mountOne(ctx context.Context, ss *ssv1alpha1.Secr
 	if serr != nil {
 		return mountResult{}, serr
 	}
-	files = got
-	r.mounts.put(key, files, r.now())
-	return mountResult{plan: plan, files: files}, nil
+	result = &mounted{files: got, versions: resp.ObjectVersions}
+	r.mounts.put(key, result, r.now())
+	return mountResult{plan: plan, files: got, versions: resp.ObjectVersions}, nil
 }
 
 // classFailure returns the pass-ending failure a Mount error means, or nil

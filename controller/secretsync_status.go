@@ -2,7 +2,9 @@ package controller
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -61,17 +63,41 @@ func syncCondition(prev []metav1.Condition, s *syncScope, syncErr *syncError) me
 	}
 	ss := s.secretSync
 	items := len(ss.Spec.SecretObject.Data)
+	versions := versionsNote(s.versions)
 	switch {
 	case condType == ssv1alpha1.ConditionTypeCreate:
 		return metav1.Condition{Type: condType, Status: metav1.ConditionTrue, Reason: ssv1alpha1.ReasonCreateSucceeded,
-			Message: fmt.Sprintf("Secret %q was created with %d item(s) from SecretProviderClass %q.", ss.Name, items, ss.Spec.SecretProviderClassName)}
+			Message: fmt.Sprintf("Secret %q was created with %d item(s) from SecretProviderClass %q.%s", ss.Name, items, ss.Spec.SecretProviderClassName, versions)}
 	case s.wrote:
 		return metav1.Condition{Type: condType, Status: metav1.ConditionTrue, Reason: ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded,
-			Message: fmt.Sprintf("Secret %q was rewritten with %d item(s) from SecretProviderClass %q: a value, the SecretSync or the SecretProviderClass changed, or a new forceSynchronization value was set.", ss.Name, items, ss.Spec.SecretProviderClassName)}
+			Message: fmt.Sprintf("Secret %q was rewritten with %d item(s) from SecretProviderClass %q: a value, the SecretSync or the SecretProviderClass changed, or a new forceSynchronization value was set.%s", ss.Name, items, ss.Spec.SecretProviderClassName, versions)}
 	default:
 		return metav1.Condition{Type: condType, Status: metav1.ConditionTrue, Reason: ssv1alpha1.ReasonUpdateNoValueChangeSucceeded,
-			Message: fmt.Sprintf("Secret %q is up to date with SecretProviderClass %q: no change was needed.", ss.Name, ss.Spec.SecretProviderClassName)}
+			Message: fmt.Sprintf("Secret %q is up to date with SecretProviderClass %q: no change was needed.%s", ss.Name, ss.Spec.SecretProviderClassName, versions)}
 	}
+}
+
+// maxVersionsNoted bounds the versions a success message names.
+const maxVersionsNoted = 32
+
+// versionsNote names the vault versions the Secret holds, by sourcePath, for
+// a success message: " Vault versions: api-key=1f2e..., db-password/0=9a8b...".
+// A success message changes only when they do, so noting them adds no
+// status write in the steady state.
+func versionsNote(versions map[string]string) string {
+	if len(versions) == 0 {
+		return ""
+	}
+	paths := slices.Sorted(maps.Keys(versions))
+	var parts []string
+	for i, p := range paths {
+		if i == maxVersionsNoted {
+			parts = append(parts, fmt.Sprintf("and %d more", len(paths)-maxVersionsNoted))
+			break
+		}
+		parts = append(parts, p+"="+versions[p])
+	}
+	return " Vault versions: " + strings.Join(parts, ", ") + "."
 }
 
 // latestCondition returns the condition set by the latest check, or the

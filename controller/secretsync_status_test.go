@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,5 +191,28 @@ func TestComputeStatusMovesTransitionTimeOnlyWhenStatusChanges(t *testing.T) {
 	}
 	if latestCondition(st).Message != "b" {
 		t.Errorf("message = %q, want the latest one", st.Conditions[0].Message)
+	}
+}
+
+func TestASuccessMessageNamesTheVaultVersionsTheSecretHolds(t *testing.T) {
+	versions := map[string]string{"db-password/0": "9a8b", "api-key": "1f2e"}
+	if got, want := versionsNote(versions), " Vault versions: api-key=1f2e, db-password/0=9a8b."; got != want {
+		t.Errorf("versionsNote = %q, want %q", got, want)
+	}
+	if got := versionsNote(nil); got != "" {
+		t.Errorf("versionsNote(nil) = %q, want nothing", got)
+	}
+	many := map[string]string{}
+	for i := range maxVersionsNoted + 3 {
+		many[fmt.Sprintf("s%03d", i)] = "v"
+	}
+	if got := versionsNote(many); !strings.HasSuffix(got, "and 3 more.") {
+		t.Errorf("versionsNote of %d versions = ...%q", len(many), got[len(got)-20:])
+	}
+	reported := map[string]string{"secret/db-password/0": "v0", "secret/db-password/1": "v1", "secret/web-cert": "vc"}
+	for sourcePath, want := range map[string]string{"db-password/1": "v1", "web-cert/tls.crt": "vc", "api-key": ""} {
+		if got := versionOf(reported, sourcePath); got != want {
+			t.Errorf("versionOf(%q) = %q, want %q", sourcePath, got, want)
+		}
 	}
 }

@@ -57,6 +57,9 @@ type syncScope struct {
 	// retryItems is true when an item failed in a way worth retrying
 	// before the next poll (see retryable).
 	retryItems bool
+	// versions are the vault versions the Secret's items hold, by
+	// sourcePath, as the provider reported them.
+	versions map[string]string
 }
 
 // desiredSecret is the content the controller owns in a Secret.
@@ -269,6 +272,12 @@ func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncErr
 		}
 		desired.data[item.TargetKey] = contents
 		items = append(items, itemStatus{TargetKey: item.TargetKey, SourcePath: item.SourcePath, Status: "Succeeded"})
+		if v := versionOf(res.versions, item.SourcePath); v != "" {
+			if s.versions == nil {
+				s.versions = map[string]string{}
+			}
+			s.versions[item.SourcePath] = v
+		}
 	}
 	if len(failures) > 0 {
 		if !r.PartialSync || len(failures) == len(items) {
@@ -288,6 +297,20 @@ func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncErr
 	s.desired = desired
 	s.hash = syncHash(r.HashKey, ss, class, desired)
 	return nil
+}
+
+// versionOf returns the version a provider reported for the object a
+// sourcePath reads: the ID <type>/<sourcePath>, or <type>/<root> for a
+// certificate part; "" when it reported none.
+func versionOf(versions map[string]string, sourcePath string) string {
+	root := sourceRoot(sourcePath)
+	for id, v := range versions {
+		_, path, _ := strings.Cut(id, "/")
+		if path == sourcePath || path == root {
+			return v
+		}
+	}
+	return ""
 }
 
 // shareable reports whether the pass may use a Mount result another
