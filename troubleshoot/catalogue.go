@@ -109,8 +109,7 @@ var (
 	events      = Step{"Read the controller's events for this SecretSync", "kubectl events -n {{.Namespace}} --for secretsync/{{.SecretSync}}"}
 	recreate    = Step{"Delete the Secret; the controller recreates it at once", "kubectl delete secret {{.SecretSync}} -n {{.Namespace}}"}
 	reapply     = Step{"Fix the SecretSync and apply it again; the controller checks it at once", "kubectl apply -f <secretsync.yaml>"}
-	replaceType = Step{"Set an allowed spec.secretObject.type in the manifest and replace the SecretSync: its type cannot change once created, so apply refuses it (nothing was written, nothing is lost)",
-		"kubectl replace --force -f <secretsync.yaml>"}
+	replaceType = Step{"Set an allowed spec.secretObject.type in the manifest and replace the SecretSync: its type cannot change once created, so apply refuses it (nothing was written, nothing is lost)", "kubectl replace --force -f <secretsync.yaml>"}
 	doctor      = Step{"Let kubectl-kvsync name the cause", "kubectl kvsync doctor {{.SecretSync}} -n {{.Namespace}}"}
 )
 
