@@ -445,3 +445,14 @@ func (e *Environment) Stop() error {
 	e.stops = nil
 	return errors.Join(errs...)
 }
+
+// assetBinary returns the path of envtest's binary name in the directory
+// KUBEBUILDER_ASSETS names, where hack/envtest.sh builds it.
+func assetBinary(name string) (string, error) {
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	path := filepath.Join(dir, name)
+	if _, err := os.Stat(path); dir == "" || err != nil {
+		return "", fmt.Errorf("%s is not in KUBEBUILDER_ASSETS (%q): build it with hack/envtest.sh", name, dir)
+	}
+	return path, nil
+}

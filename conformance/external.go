@@ -111,11 +111,11 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 // deleted goes with it, through its ownerReference. The binary is
 // envtest's (hack/envtest.sh builds it next to kube-apiserver).
 func (e *Environment) startGarbageCollector(log io.Writer, dir string) error {
-	kcm := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kube-controller-manager")
-	if _, err := os.Stat(kcm); err != nil {
-		return fmt.Errorf("kube-controller-manager is not in KUBEBUILDER_ASSETS (%q): build it with hack/envtest.sh: %w", os.Getenv("KUBEBUILDER_ASSETS"), err)
+	kcm, err := assetBinary("kube-controller-manager")
+	if err != nil {
+		return err
 	}
-	_, err := e.process(log, kcm, "", nil, "--kubeconfig="+filepath.Join(dir, operatorKubeconfig),
+	_, err = e.process(log, kcm, "", nil, "--kubeconfig="+filepath.Join(dir, operatorKubeconfig),
 		"--controllers=garbage-collector-controller", "--leader-elect=false", "--secure-port=0")
 	if err != nil {
 		return fmt.Errorf("starting kube-controller-manager's garbage collector: %w", err)

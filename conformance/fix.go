@@ -43,17 +43,11 @@ func changesCluster(command string) bool {
 // KUBECONFIG set to kubeconfig; it leaves Shell nil when no kubectl is
 // found (in KUBEBUILDER_ASSETS, next to envtest's binaries, or on PATH).
 func (e *Environment) setShell(kubeconfig string) {
-	kubectl := ""
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		if _, err := os.Stat(filepath.Join(dir, "kubectl")); err == nil {
-			kubectl = filepath.Join(dir, "kubectl")
+	kubectl, err := assetBinary("kubectl")
+	if err != nil {
+		if kubectl, err = exec.LookPath("kubectl"); err != nil {
+			return
 		}
-	}
-	if kubectl == "" {
-		kubectl, _ = exec.LookPath("kubectl")
-	}
-	if kubectl == "" {
-		return
 	}
 	e.Shell = func(ctx context.Context, command string) (string, error) {
 		cmd := exec.CommandContext(ctx, "sh", "-c", command)
@@ -99,24 +93,25 @@ func (r *run) followFix(ctx context.Context, fix scenarios.FollowFix, name strin
 			continue
 		}
 		command := step.Command
-		if strings.Contains(command, secretSyncFile) {
-			path, err := r.writeManifest(dir, "secretsync.yaml", r.secretSyncManifest(fix))
+		for _, m := range []struct {
+			placeholder, file string
+			object            func() (any, error)
+		}{
+			{secretSyncFile, "secretsync.yaml", func() (any, error) { return r.secretSyncManifest(fix), nil }},
+			{classFile, "secretproviderclass.yaml", r.classManifest},
+		} {
+			if !strings.Contains(command, m.placeholder) {
+				continue
+			}
+			obj, err := m.object()
 			if err != nil {
 				return err
 			}
-			command = strings.ReplaceAll(command, secretSyncFile, path)
-		}
-		if strings.Contains(command, classFile) {
-			class, err := r.classObject()
+			path, err := r.writeManifest(dir, m.file, obj)
 			if err != nil {
 				return err
 			}
-			class.APIVersion, class.Kind = spcv1.GroupVersion.String(), "SecretProviderClass"
-			path, err := r.writeManifest(dir, "secretproviderclass.yaml", class)
-			if err != nil {
-				return err
-			}
-			command = strings.ReplaceAll(command, classFile, path)
+			command = strings.ReplaceAll(command, m.placeholder, path)
 		}
 		if m := unfilled.FindString(command); m != "" {
 			return fmt.Errorf("the doctor's fix for %s, %q, leaves %s for the operator to fill in", d.Cause.ID, step.Command, m)
@@ -143,6 +138,17 @@ func (r *run) secretSyncManifest(fix scenarios.FollowFix) *ssv1alpha1.SecretSync
 	}
 	ss.APIVersion, ss.Kind = ssv1alpha1.GroupVersion.String(), "SecretSync"
 	return ss
+}
+
+// classManifest is the operator's SecretProviderClass file: the scenario's
+// class as created.
+func (r *run) classManifest() (any, error) {
+	class, err := r.classObject()
+	if err != nil {
+		return nil, err
+	}
+	class.APIVersion, class.Kind = spcv1.GroupVersion.String(), "SecretProviderClass"
+	return class, nil
 }
 
 func (r *run) writeManifest(dir, file string, obj any) (string, error) {

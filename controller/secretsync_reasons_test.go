@@ -316,3 +316,22 @@ func TestPlansAreCachedPerClassGenerationAndObjectsRead(t *testing.T) {
 		}
 	}
 }
+
+func TestItemsThatCannotBeReadArePartialSyncOnlyWhenSomeAreReadAndPartialSyncIsOn(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		failed, total int
+		partialSync   bool
+		want          string
+	}{
+		{"no item fails", 0, 3, true, ""},
+		{"one of three fails", 1, 3, true, ssv1alpha1.ReasonPartialSync},
+		{"every item fails", 3, 3, true, ssv1alpha1.ReasonProviderError},
+		{"the only item fails", 1, 1, true, ssv1alpha1.ReasonProviderError},
+		{"one of three fails with partial sync off", 1, 3, false, ssv1alpha1.ReasonProviderError},
+	} {
+		if got := FailedItemsReason(tc.failed, tc.total, tc.partialSync); got != tc.want {
+			t.Errorf("%s: FailedItemsReason(%d, %d, %t) = %q, want %q", tc.name, tc.failed, tc.total, tc.partialSync, got, tc.want)
+		}
+	}
+}

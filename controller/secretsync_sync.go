@@ -280,7 +280,7 @@ func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncErr
 		}
 	}
 	if len(failures) > 0 {
-		if !r.PartialSync || len(failures) == len(items) {
+		if FailedItemsReason(len(failures), len(items), r.PartialSync) == ssv1alpha1.ReasonProviderError {
 			return fail(ssv1alpha1.ReasonProviderError, retry, nil,
 				"provider %q failed to read %d of %d item(s) of SecretProviderClass %q; nothing was written: %s",
 				class.Spec.Provider, len(failures), len(items), class.Name, truncate(formatItemErrors(failures), maxMessageBytes-512))
@@ -379,6 +379,21 @@ func applyFailure(ss *ssv1alpha1.SecretSync, err error) *syncError {
 			"the API server rejected Secret %q as invalid: %s. Fix spec.secretObject", ss.Name, apiMessage(err))
 	}
 	return fail(ssv1alpha1.ReasonUnknownError, true, err, "writing Secret %q failed: %s", ss.Name, apiMessage(err))
+}
+
+// FailedItemsReason is the reason of a check in which failed of the total
+// items of a SecretSync cannot be read: ProviderError, with nothing written,
+// when every item fails or partial sync is off; PartialSync, the items read
+// being written and the others keeping their value, when only some fail; ""
+// when none does.
+func FailedItemsReason(failed, total int, partialSync bool) string {
+	switch {
+	case failed == 0:
+		return ""
+	case failed >= total || !partialSync:
+		return ssv1alpha1.ReasonProviderError
+	}
+	return ssv1alpha1.ReasonPartialSync
 }
 
 // partialSync is the PartialSync outcome: its message is the JSON summary,

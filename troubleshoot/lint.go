@@ -132,10 +132,8 @@ func (l *Linter) Lint(file string, data []byte) []Problem {
 // are ignored. It never panics on any input.
 func (l *Linter) LintFiles(inputs []Input) (problems []Problem) {
 	type located struct {
-		obj   *unstructured.Unstructured
-		file  string
-		doc   int
-		lines lineIndex
+		document
+		file string
 	}
 	var objs []located
 	classes := map[string]provider.Parameters{}
@@ -143,7 +141,7 @@ func (l *Linter) LintFiles(inputs []Input) (problems []Problem) {
 		found, ps := l.lintFile(in, classes)
 		problems = append(problems, ps...)
 		for _, f := range found {
-			objs = append(objs, located{f.obj, in.File, f.doc, f.lines})
+			objs = append(objs, located{f, in.File})
 		}
 	}
 	for _, o := range objs {

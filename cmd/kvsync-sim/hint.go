@@ -14,6 +14,7 @@ import (
 
 	spcv1 "github.com/kvsync/kvsync/api/secretsstore/v1"
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
+	"github.com/kvsync/kvsync/controller"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
 	"github.com/kvsync/kvsync/provider"
 )
@@ -178,13 +179,17 @@ func outcome(ch change, total, failed, touched int) (reason, detail string) {
 			what = "no role"
 		}
 	}
-	switch {
-	case touched == 0:
+	if touched == 0 {
 		return "unaffected", "it reads no version of " + what
-	case failed == total:
-		return ssv1alpha1.ReasonProviderError, fmt.Sprintf("cause %s: every item (%d) fails; nothing is written", cause, total)
-	case failed > 0:
-		return ssv1alpha1.ReasonPartialSync, fmt.Sprintf("cause %s: %d of %d items fail and keep their value; the others are written", cause, failed, total)
+	}
+	// The sim's controller runs with partial sync on, as the SSE's default.
+	switch reason := controller.FailedItemsReason(failed, total, true); reason {
+	case ssv1alpha1.ReasonProviderError:
+		return reason, fmt.Sprintf("cause %s: every item (%d) fails; nothing is written", cause, total)
+	case ssv1alpha1.ReasonPartialSync:
+		return reason, fmt.Sprintf("cause %s: %d of %d items fail and keep their value; the others are written", cause, failed, total)
+	}
+	switch {
 	case ch.newValue:
 		return ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded, fmt.Sprintf("%d item(s) read %s, which has a new value", touched, what)
 	}

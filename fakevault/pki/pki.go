@@ -98,11 +98,11 @@ func NewCA(commonName string) (*CA, error) {
 // certPEM and keyPEM (as CertPEM and KeyPEM write them). It refuses a
 // certificate that is not a CA, is not valid now, or does not match the key.
 func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
-	certBlock, _ := pem.Decode(certPEM)
-	if certBlock == nil || certBlock.Type != "CERTIFICATE" {
-		return nil, errors.New("loading CA: no PEM CERTIFICATE block in the certificate")
+	certDER, err := decodeBlock(certPEM, "CERTIFICATE", "the certificate")
+	if err != nil {
+		return nil, err
 	}
-	cert, err := x509.ParseCertificate(certBlock.Bytes)
+	cert, err := x509.ParseCertificate(certDER)
 	if err != nil {
 		return nil, fmt.Errorf("loading CA: parsing certificate: %w", err)
 	}
@@ -113,11 +113,11 @@ func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
 		return nil, fmt.Errorf("loading CA: certificate %q is valid from %s to %s, not now",
 			cert.Subject.CommonName, cert.NotBefore.Format(time.RFC3339), cert.NotAfter.Format(time.RFC3339))
 	}
-	keyBlock, _ := pem.Decode(keyPEM)
-	if keyBlock == nil || keyBlock.Type != "PRIVATE KEY" {
-		return nil, errors.New("loading CA: no PEM PRIVATE KEY (PKCS#8) block in the key")
+	keyDER, err := decodeBlock(keyPEM, "PRIVATE KEY", "the key (PKCS#8)")
+	if err != nil {
+		return nil, err
 	}
-	parsed, err := x509.ParsePKCS8PrivateKey(keyBlock.Bytes)
+	parsed, err := x509.ParsePKCS8PrivateKey(keyDER)
 	if err != nil {
 		return nil, fmt.Errorf("loading CA: parsing private key: %w", err)
 	}
@@ -129,19 +129,13 @@ func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
 	if !ok || !pub.Equal(cert.PublicKey) {
 		return nil, fmt.Errorf("loading CA: the private key is not the key of certificate %q", cert.Subject.CommonName)
 	}
-	return &CA{cert: cert, key: key, der: certBlock.Bytes}, nil
+	return &CA{cert: cert, key: key, der: certDER}, nil
 }
 
 // KeyPEM returns the CA's private key in PKCS#8 PEM form, for LoadCA. It is
 // the key every certificate of the fake is signed with: keep it where only
 // the fake reads it.
-func (ca *CA) KeyPEM() ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(ca.key)
-	if err != nil {
-		return nil, fmt.Errorf("encoding CA private key: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-}
+func (ca *CA) KeyPEM() ([]byte, error) { return keyPEM(ca.key) }
 
 // Certificate returns the CA's certificate.
 func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
@@ -253,12 +247,25 @@ func (l *Leaf) CertPEM() []byte {
 }
 
 // KeyPEM returns the private key in PKCS#8 PEM form.
-func (l *Leaf) KeyPEM() ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(l.Key)
+func (l *Leaf) KeyPEM() ([]byte, error) { return keyPEM(l.Key) }
+
+// keyPEM encodes key in PKCS#8 PEM form.
+func keyPEM(key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("encoding private key: %w", err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// decodeBlock returns the bytes of the first PEM block of data, which must be
+// of blockType; what names data in the error.
+func decodeBlock(data []byte, blockType, what string) ([]byte, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != blockType {
+		return nil, fmt.Errorf("loading CA: no PEM %s block in %s", blockType, what)
+	}
+	return block.Bytes, nil
 }
 
 func serialNumber() (*big.Int, error) {

@@ -87,8 +87,10 @@ func TestIssueNeedsAName(t *testing.T) {
 	}
 }
 
-func TestLoadCAReadsBackWhatCertPEMAndKeyPEMWrote(t *testing.T) {
-	ca, err := NewCA("kvsync fake CA")
+// newCAWithKey returns a new CA named name and its key in PEM form.
+func newCAWithKey(t *testing.T, name string) (*CA, []byte) {
+	t.Helper()
+	ca, err := NewCA(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +98,11 @@ func TestLoadCAReadsBackWhatCertPEMAndKeyPEMWrote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ca, keyPEM
+}
+
+func TestLoadCAReadsBackWhatCertPEMAndKeyPEMWrote(t *testing.T) {
+	ca, keyPEM := newCAWithKey(t, "kvsync fake CA")
 	loaded, err := LoadCA(ca.CertPEM(), keyPEM)
 	if err != nil {
 		t.Fatalf("LoadCA: %v", err)
@@ -113,18 +120,8 @@ func TestLoadCAReadsBackWhatCertPEMAndKeyPEMWrote(t *testing.T) {
 }
 
 func TestLoadCARefusesWhatIsNotTheCAsOwnPair(t *testing.T) {
-	ca, err := NewCA("ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := NewCA("other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherKey, err := other.KeyPEM()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, _ := newCAWithKey(t, "ca")
+	_, otherKey := newCAWithKey(t, "other")
 	leaf, err := ca.Issue(LeafOptions{DNSNames: []string{"leaf.example"}})
 	if err != nil {
 		t.Fatal(err)
