@@ -189,11 +189,15 @@ func (p *Process) Crashes() []string {
 }
 
 // MetricsURL is the process's metrics endpoint, empty if it serves none.
-func (p *Process) MetricsURL() string {
+func (p *Process) MetricsURL() string { return p.URL("/metrics") }
+
+// URL is path on the process's HTTP endpoint (the one that serves its
+// metrics, and its health where it serves that too); empty if it has none.
+func (p *Process) URL(path string) string {
 	if p.metrics == "" {
 		return ""
 	}
-	return "http://" + p.metrics + "/metrics"
+	return "http://" + p.metrics + path
 }
 
 // Metrics returns the running instance's metrics in text form.

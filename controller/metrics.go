@@ -39,6 +39,11 @@ var (
 		Help: "Checks of SecretSyncs put off because their vault asked the provider to retry later (Retry-After), by provider.",
 	}, []string{"provider"})
 
+	lastCheck = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kvsync_secretsync_last_check_timestamp_seconds",
+		Help: "Unix time of the latest check of each SecretSync by this replica, whatever its outcome (kept in memory: a check that finds nothing new writes nothing).",
+	}, []string{"namespace", "name"})
+
 	lastSuccess = &lastSuccessCollector{desc: prometheus.NewDesc(
 		"kvsync_secretsync_last_success_timestamp_seconds",
 		"Unix time of the last successful sync of each SecretSync (status.lastSuccessfulSyncTime).",
@@ -49,7 +54,7 @@ var (
 
 func registerMetrics() {
 	registerOnce.Do(func() {
-		metrics.Registry.MustRegister(syncsTotal, syncDuration, mountDuration, deferralsTotal, lastSuccess)
+		metrics.Registry.MustRegister(syncsTotal, syncDuration, mountDuration, deferralsTotal, lastCheck, lastSuccess)
 	})
 }
 
@@ -67,6 +72,16 @@ func observeDeferral(provider string) {
 func observeSync(reason string, d time.Duration) {
 	syncsTotal.WithLabelValues(reason).Inc()
 	syncDuration.Observe(d.Seconds())
+}
+
+// observeCheck records that the SecretSync key was checked at t.
+func observeCheck(key types.NamespacedName, t time.Time) {
+	lastCheck.WithLabelValues(key.Namespace, key.Name).Set(float64(t.UnixMilli()) / 1000)
+}
+
+// forgetCheck drops the latest check of a SecretSync that is gone.
+func forgetCheck(key types.NamespacedName) {
+	lastCheck.DeleteLabelValues(key.Namespace, key.Name)
 }
 
 // lastSuccessCollector reports status.lastSuccessfulSyncTime of every

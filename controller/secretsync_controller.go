@@ -141,6 +141,7 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 			r.ownWrites.Delete(req.NamespacedName)
 			r.retries.Forget(req)
 			r.foreign.track(req.NamespacedName, false)
+			forgetCheck(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -160,6 +161,7 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	r.foreign.track(req.NamespacedName, blockedByForeignSecret(syncErr))
 	status := computeStatus(ss.Status, s, syncErr, r.now())
 	observeSync(latestReason(status), r.now().Sub(start))
+	observeCheck(req.NamespacedName, r.now())
 	prev := latestCondition(ss.Status)
 	changed, err := r.patchStatus(ctx, ss, status)
 	if err != nil {

@@ -91,18 +91,28 @@ var _ = Describe("SecretSync reconciler", func() {
 		Expect(string(statusJSON)).NotTo(ContainSubstring(canaryA))
 	})
 
-	It("reports Update/UpdateNoValueChangeSucceeded on a check with no change and writes nothing", func() {
+	It("reports Update/UpdateNoValueChangeSucceeded on a check with no change, writes nothing, and shows the check in metrics only", func() {
 		ss := createSecretSync(ctx, ns, "app")
 		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionTrue, ssv1alpha1.ReasonUpdateNoValueChangeSucceeded)
 		secretVersion := getSecret(ctx, ns, "app").ResourceVersion
 		syncVersion := getSecretSync(ctx, ss).ResourceVersion
+		lastSync := getSecretSync(ctx, ss).Status.LastSuccessfulSyncTime.Time
+		checkLabels := map[string]string{"namespace": ns, "name": "app"}
 
 		By("letting two more checks run")
+		before := time.Now()
 		mounts := provider.mountCount(ns)
 		Eventually(func() int64 { return provider.mountCount(ns) }).Should(BeNumerically(">=", mounts+2))
 
 		Expect(getSecret(ctx, ns, "app").ResourceVersion).To(Equal(secretVersion), "the Secret was written")
 		Expect(getSecretSync(ctx, ss).ResourceVersion).To(Equal(syncVersion), "the SecretSync status was written")
+		Expect(getSecretSync(ctx, ss).Status.LastSuccessfulSyncTime.Time).To(Equal(lastSync), "lastSuccessfulSyncTime moved without a write")
+		Eventually(func() float64 { return metricValue("kvsync_secretsync_last_check_timestamp_seconds", checkLabels) }).
+			Should(BeNumerically(">=", float64(before.UnixMilli())/1000), "the latest check is not in the metrics")
+
+		By("forgetting the check once the SecretSync is gone")
+		Expect(k8s.Delete(ctx, ss)).To(Succeed())
+		Eventually(func() float64 { return metricValue("kvsync_secretsync_last_check_timestamp_seconds", checkLabels) }).Should(Equal(-1.0))
 	})
 
 	It("rewrites the Secret and reports Update/UpdateValueChangeOrForceUpdateSucceeded when the provider returns a new value", func() {
@@ -250,7 +260,7 @@ var _ = Describe("SecretSync reconciler", func() {
 			columns[c.Name] = table.Rows[0].Cells[i]
 		}
 		Expect(columns).To(HaveKeyWithValue("Reason", ssv1alpha1.ReasonUpdateNoValueChangeSucceeded))
-		Expect(columns).To(HaveKey("Last Sync"))
+		Expect(columns).To(HaveKey("In Sync Since"))
 		Expect(columns).To(HaveKey("Age"))
 	})
 })

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
 )
@@ -16,8 +17,12 @@ type Diagnosis struct {
 	// Reason is the latest condition's reason; "" when there is none.
 	Reason  string `json:"reason"`
 	Success bool   `json:"success"`
-	Meaning string `json:"meaning,omitempty"`
-	Message string `json:"message,omitempty"`
+	// LastCheck is the time of the controller's latest check (from its
+	// metrics) and LastSync status.lastSuccessfulSyncTime; nil when unknown.
+	LastCheck *time.Time `json:"lastCheck,omitempty"`
+	LastSync  *time.Time `json:"lastSync,omitempty"`
+	Meaning   string     `json:"meaning,omitempty"`
+	Message   string     `json:"message,omitempty"`
 	// Cause is what is wrong (or "synced"), in the guide's terms.
 	Cause CauseRef `json:"cause"`
 	// Items are the PartialSync items, decoded.
@@ -65,7 +70,8 @@ const (
 // from f alone.
 func Diagnose(f Facts) Diagnosis {
 	names := f.names()
-	d := Diagnosis{Namespace: f.Namespace, SecretSync: f.Name, ControllerNamespace: names.ControllerNamespace}
+	d := Diagnosis{Namespace: f.Namespace, SecretSync: f.Name, ControllerNamespace: names.ControllerNamespace,
+		LastCheck: f.LastCheck, LastSync: f.LastSync}
 	switch {
 	case !f.Found:
 		d.Cause = CauseRef{ID: "secretsync-missing", Summary: fmt.Sprintf("There is no SecretSync %q in namespace %q.", f.Name, f.Namespace)}

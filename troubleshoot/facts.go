@@ -19,8 +19,12 @@ type Facts struct {
 	// Condition is the SecretSync's latest condition; nil before the
 	// controller's first check.
 	Condition *metav1.Condition `json:"condition,omitempty"`
-	// LastSync is status.lastSuccessfulSyncTime.
+	// LastSync is status.lastSuccessfulSyncTime: since when the Secret has
+	// held the store's values. Checks that find nothing new leave it.
 	LastSync *time.Time `json:"lastSync,omitempty"`
+	// LastCheck is the time of the controller's latest check, read from its
+	// metrics (LastCheckMetric); nil when they were not read.
+	LastCheck *time.Time `json:"lastCheck,omitempty"`
 	// SecretType is spec.secretObject.type.
 	SecretType     string `json:"secretType,omitempty"`
 	ServiceAccount string `json:"serviceAccount,omitempty"`

@@ -52,6 +52,9 @@ type GatherOptions struct {
 	RootCAs  *x509.CertPool
 	// ProbeTimeout bounds each network check (default 5s).
 	ProbeTimeout time.Duration
+	// LastChecks are the times of the controller's latest checks, as
+	// LastChecks reads them from its metrics; nil when not read.
+	LastChecks map[types.NamespacedName]time.Time
 }
 
 // Gather observes the SecretSync namespace/name: its status, its class, its
@@ -67,6 +70,9 @@ func Gather(ctx context.Context, opts GatherOptions, namespace, name string) (Fa
 		return Facts{}, fmt.Errorf("reading SecretSync %s/%s: %w", namespace, name, err)
 	}
 	f := FactsOf(ss)
+	if t, ok := opts.LastChecks[types.NamespacedName{Namespace: namespace, Name: name}]; ok {
+		f.LastCheck = &t
+	}
 	f.Controller.Namespace = opts.ControllerNamespace
 	f.Class = ClassFacts{}
 	if err := gatherClass(ctx, opts.Client, &f, ss.Spec.SecretProviderClassName); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kvsync/kvsync/troubleshoot"
 )
@@ -39,10 +40,17 @@ zones, egress gateways), run them from a pod or pass --network=false.`,
 			if err != nil {
 				return &exitError{2, err}
 			}
+			checks, cerr := c.lastChecks(cmd.Context(), kube)
 			f, err := troubleshoot.Gather(cmd.Context(), troubleshoot.GatherOptions{Client: cl, Logs: kube,
-				ControllerNamespace: controllerNamespace, Network: network, From: "this machine", ProbeTimeout: probeTimeout}, ns, args[0])
+				ControllerNamespace: controllerNamespace, Network: network, From: "this machine", ProbeTimeout: probeTimeout,
+				LastChecks: checks}, ns, args[0])
 			if err != nil {
 				return &exitError{2, err}
+			}
+			if f.Found {
+				if note := lastChecksNote(checks, cerr, c.metricsSource(), []types.NamespacedName{{Namespace: ns, Name: args[0]}}); note != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "kubectl-kvsync: %s\n", note)
+				}
 			}
 			d := troubleshoot.Diagnose(f)
 			if c.output != "" {
@@ -69,6 +77,13 @@ func (c *cli) printDiagnosis(d troubleshoot.Diagnosis) {
 	w := table(c.out)
 	if d.Reason != "" {
 		fmt.Fprintf(w, "  Reason\t%s: %s\n", c.reason(d), d.Meaning)
+	}
+	if d.Reason != "" {
+		now := time.Now()
+		fmt.Fprintf(w, "  Last check\t%s\n", ago(d.LastCheck, now, "unknown"))
+		if d.Success {
+			fmt.Fprintf(w, "  In sync since\t%s\n", ago(d.LastSync, now, "<never>"))
+		}
 	}
 	if d.Message != "" && len(d.Items) == 0 {
 		fmt.Fprintf(w, "  Message\t%s\n", oneLine(d.Message, 400))

@@ -60,6 +60,10 @@ type cli struct {
 	out    io.Writer
 	colour bool
 	output string
+	// metricsService and metricsURL say where the controller's metrics are
+	// read: the last check of each SecretSync is there only.
+	metricsService string
+	metricsURL     string
 }
 
 func newRoot(out, errOut io.Writer, colour bool) *cobra.Command {
@@ -74,6 +78,10 @@ func newRoot(out, errOut io.Writer, colour bool) *cobra.Command {
 	root.SetErr(errOut)
 	c.flags.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().StringVarP(&c.output, "output", "o", "", "Output format: json or yaml (default: text for people)")
+	root.PersistentFlags().StringVar(&c.metricsService, "metrics-service", "kvsync-system/kvsync-metrics:metrics",
+		"The controller's metrics Service, NAMESPACE/NAME:PORT, read through the API server for each SecretSync's last check")
+	root.PersistentFlags().StringVar(&c.metricsURL, "metrics-url", os.Getenv("KVSYNC_METRICS_URL"),
+		"The controller's metrics URL, read instead of --metrics-service (default $KVSYNC_METRICS_URL)")
 	root.AddCommand(c.statusCommand(), c.doctorCommand(), c.explainCommand(), c.lintCommand())
 	return root
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,9 +157,24 @@ func TestStatusAndDoctorReadTheCluster(t *testing.T) {
 	create("db", "PartialSync", `{"items":[{"targetKey":"password","sourcePath":"db-password","status":"Failed","error":"reading secret \"db-password\" in key vault \"kv-payments\": SecretDisabled (HTTP 403): Operation get is not allowed on a disabled secret."},{"targetKey":"user","sourcePath":"db-user","status":"Succeeded"}]}`, false)
 	create("web", "UpdateNoValueChangeSucceeded", "", true)
 
-	out, code := kubectl(t, "--kubeconfig", kubeconfig, "status", "-n", "payments")
+	// The controller's metrics, as its replica serves them: the last check
+	// of each SecretSync it checked.
+	t.Setenv("KVSYNC_METRICS_URL", "")
+	var checked []string
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "# TYPE %s gauge\n", troubleshoot.LastCheckMetric)
+		for _, name := range checked {
+			fmt.Fprintf(w, "%s{name=%q,namespace=\"payments\"} %.3f\n", troubleshoot.LastCheckMetric, name, float64(time.Now().Add(-7*time.Second).UnixMilli())/1000)
+		}
+	}))
+	t.Cleanup(metrics.Close)
+
+	checked = []string{"web"}
+	out, code := kubectl(t, "--kubeconfig", kubeconfig, "status", "-n", "payments", "--metrics-url", metrics.URL)
 	t.Logf("kubectl kvsync status -n payments:\n%s", out)
-	for _, want := range []string{"NAME", "db", "PartialSync", "object-disabled", "password", "SecretDisabled", "web", "UpdateNoValueChangeSucceeded", "5m", "1 of 2 SecretSync(s) not in sync"} {
+	for _, want := range []string{"NAME", "LAST CHECK", "IN SYNC SINCE", "db", "PartialSync", "unknown", "object-disabled", "password", "SecretDisabled",
+		"web", "UpdateNoValueChangeSucceeded", "7s", "5m", "1 of 2 SecretSync(s) not in sync",
+		"some last checks unknown: the metrics of " + metrics.URL + " name no check of them"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
@@ -164,15 +182,24 @@ func TestStatusAndDoctorReadTheCluster(t *testing.T) {
 	if code != 1 {
 		t.Errorf("status exit code %d, want 1 (one SecretSync not in sync)", code)
 	}
-	out, _ = kubectl(t, "--kubeconfig", kubeconfig, "status", "-A", "-o", "json")
+	checked = []string{"db", "web"}
+	out, _ = kubectl(t, "--kubeconfig", kubeconfig, "status", "-A", "-o", "json", "--metrics-url", metrics.URL)
 	var entries []statusEntry
-	if err := json.Unmarshal([]byte(strings.Split(out, "\n1 of 2")[0]), &entries); err != nil || len(entries) != 2 || entries[0].Items[0].Cause != "object-disabled" {
+	if err := json.Unmarshal([]byte(strings.Split(out, "\n1 of 2")[0]), &entries); err != nil || len(entries) != 2 || entries[0].Items[0].Cause != "object-disabled" ||
+		entries[0].LastCheck == nil || time.Since(*entries[0].LastCheck) > time.Minute || entries[0].LastSync != nil {
 		t.Errorf("status -o json: %v %+v\n%s", err, entries, out)
+	}
+	out, _ = kubectl(t, "--kubeconfig", kubeconfig, "status", "-n", "payments")
+	if want := "last checks unknown: reading the controller's metrics through Service kvsync-system/kvsync-metrics:metrics (--metrics-service)"; !strings.Contains(out, want) {
+		t.Errorf("status without the controller's metrics Service lacks %q:\n%s", want, out)
+	}
+	if _, code := kubectl(t, "--kubeconfig", kubeconfig, "status", "-n", "payments", "--metrics-service", "kvsync-metrics"); code != 1 {
+		t.Errorf("a malformed --metrics-service fails status: exit code %d, want 1 (only the last checks are unknown)", code)
 	}
 
 	out, code = kubectl(t, "--kubeconfig", kubeconfig, "doctor", "db", "-n", "payments", "--network=false")
 	t.Logf("kubectl kvsync doctor db -n payments:\n%s", out)
-	for _, want := range []string{"SecretSync payments/db", "Cause", "object-disabled", "Checks", `"kv" reads key vault "kv-payments"`,
+	for _, want := range []string{"SecretSync payments/db", "Last check", "unknown", "Cause", "object-disabled", "Checks", `"kv" reads key vault "kv-payments"`,
 		`"workload" does not exist`, "Next steps", "az keyvault secret set-attributes --vault-name kv-payments --name db-password --enabled true"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor lacks %q:\n%s", want, out)
@@ -184,6 +211,12 @@ func TestStatusAndDoctorReadTheCluster(t *testing.T) {
 	out, code = kubectl(t, "--kubeconfig", kubeconfig, "doctor", "web", "-n", "payments", "--network=false", "-o", "yaml")
 	if code != 0 || !strings.Contains(out, "id: synced") {
 		t.Errorf("doctor of a synced SecretSync (%d):\n%s", code, out)
+	}
+	out, _ = kubectl(t, "--kubeconfig", kubeconfig, "doctor", "web", "-n", "payments", "--network=false", "--metrics-url", metrics.URL)
+	for _, want := range []string{"Last check", "7s ago", "In sync since", "5m ago"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor of a synced SecretSync lacks %q:\n%s", want, out)
+		}
 	}
 	out, code = kubectl(t, "--kubeconfig", kubeconfig, "doctor", "nope", "-n", "payments")
 	if code != 1 || !strings.Contains(out, "secretsync-missing") {

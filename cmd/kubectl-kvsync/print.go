@@ -77,9 +77,18 @@ func (c *cli) encode(v any) error {
 func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 3, ' ', 0) }
 
 // age renders a time as kubectl does: 5s, 3m, 2h, 4d.
-func age(t *time.Time, now time.Time) string {
+// ago is "<age> ago", or none when t is nil.
+func ago(t *time.Time, now time.Time, none string) string {
 	if t == nil {
-		return "<never>"
+		return none
+	}
+	return ageOr(t, now, none) + " ago"
+}
+
+// ageOr is the age of t as kubectl prints ages, or none when t is nil.
+func ageOr(t *time.Time, now time.Time, none string) string {
+	if t == nil {
+		return none
 	}
 	d := now.Sub(*t)
 	switch {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
@@ -18,6 +19,7 @@ type statusEntry struct {
 	Name      string                `json:"name"`
 	Reason    string                `json:"reason"`
 	Success   bool                  `json:"success"`
+	LastCheck *time.Time            `json:"lastCheck,omitempty"`
 	LastSync  *time.Time            `json:"lastSync,omitempty"`
 	Cause     troubleshoot.CauseRef `json:"cause"`
 	Items     []troubleshoot.Item   `json:"items,omitempty"`
@@ -28,13 +30,13 @@ func (c *cli) statusCommand() *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "status [-n NAMESPACE | -A]",
-		Short: "List SecretSyncs with their reason, last sync, failed items and next step",
+		Short: "List SecretSyncs with their reason, last check, time in sync, failed items and next step",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := c.checkOutput(); err != nil {
 				return err
 			}
-			cl, _, err := c.client()
+			cl, kube, err := c.client()
 			if err != nil {
 				return &exitError{2, err}
 			}
@@ -50,7 +52,11 @@ func (c *cli) statusCommand() *cobra.Command {
 			if err := cl.List(cmd.Context(), list, opts...); err != nil {
 				return &exitError{2, fmt.Errorf("listing SecretSyncs: %w", err)}
 			}
-			entries := statusEntries(list.Items)
+			checks, cerr := c.lastChecks(cmd.Context(), kube)
+			entries := statusEntries(list.Items, checks)
+			if note := lastChecksNote(checks, cerr, c.metricsSource(), entryNames(entries)); note != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "kubectl-kvsync: %s\n", note)
+			}
 			if c.output != "" {
 				return c.encode(entries)
 			}
@@ -67,13 +73,18 @@ func (c *cli) statusCommand() *cobra.Command {
 	return cmd
 }
 
-func statusEntries(items []ssv1alpha1.SecretSync) []statusEntry {
+// statusEntries describes items, with their last checks as the controller's
+// metrics give them (checks may be nil).
+func statusEntries(items []ssv1alpha1.SecretSync, checks map[types.NamespacedName]time.Time) []statusEntry {
 	entries := make([]statusEntry, 0, len(items))
 	for i := range items {
 		f := troubleshoot.FactsOf(&items[i])
 		d := troubleshoot.Diagnose(f)
 		e := statusEntry{Namespace: d.Namespace, Name: d.SecretSync, Reason: d.Reason, Success: d.Success, LastSync: f.LastSync,
 			Cause: d.Cause, Items: d.Items}
+		if t, ok := checks[types.NamespacedName{Namespace: d.Namespace, Name: d.SecretSync}]; ok {
+			e.LastCheck = &t
+		}
 		if len(d.Next) > 0 && !d.Success {
 			e.Next = d.Next[0].Text
 			if d.Next[0].Command != "" {
@@ -89,6 +100,14 @@ func statusEntries(items []ssv1alpha1.SecretSync) []statusEntry {
 		return entries[i].Name < entries[j].Name
 	})
 	return entries
+}
+
+func entryNames(entries []statusEntry) []types.NamespacedName {
+	names := make([]types.NamespacedName, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, types.NamespacedName{Namespace: e.Namespace, Name: e.Name})
+	}
+	return names
 }
 
 func unhealthy(entries []statusEntry) int {
@@ -115,7 +134,7 @@ func (c *cli) printStatus(entries []statusEntry, all bool, ns string) {
 	if all {
 		fmt.Fprint(w, "NAMESPACE\t")
 	}
-	fmt.Fprintln(w, "NAME\tREASON\tLAST SYNC\tCAUSE\tNEXT STEP")
+	fmt.Fprintln(w, "NAME\tREASON\tLAST CHECK\tIN SYNC SINCE\tCAUSE\tNEXT STEP")
 	for _, e := range entries {
 		if all {
 			fmt.Fprintf(w, "%s\t", e.Namespace)
@@ -124,7 +143,8 @@ func (c *cli) printStatus(entries []statusEntry, all bool, ns string) {
 		if reason == "" {
 			reason = "<none>"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Name, c.reason(troubleshoot.Diagnosis{Reason: e.Reason, Success: e.Success}), age(e.LastSync, now), e.Cause.ID, oneLine(e.Next, 90))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, c.reason(troubleshoot.Diagnosis{Reason: e.Reason, Success: e.Success}),
+			ageOr(e.LastCheck, now, "unknown"), inSyncSince(e, now), e.Cause.ID, oneLine(e.Next, 90))
 		for _, it := range e.Items {
 			if it.Status != "Failed" {
 				continue
@@ -132,8 +152,18 @@ func (c *cli) printStatus(entries []statusEntry, all bool, ns string) {
 			if all {
 				fmt.Fprint(w, "\t")
 			}
-			fmt.Fprintf(w, "  %s\t%s\t\t%s\t%s\n", it.TargetKey, c.paint(red, "failed"), it.Cause, oneLine(it.Error, 90))
+			fmt.Fprintf(w, "  %s\t%s\t\t\t%s\t%s\n", it.TargetKey, c.paint(red, "failed"), it.Cause, oneLine(it.Error, 90))
 		}
 	}
 	_ = w.Flush()
+}
+
+// inSyncSince is the IN SYNC SINCE column: the age of
+// status.lastSuccessfulSyncTime while the latest check succeeded, "-" while
+// it failed (the Secret keeps what it last held).
+func inSyncSince(e statusEntry, now time.Time) string {
+	if !e.Success {
+		return "-"
+	}
+	return ageOr(e.LastSync, now, "<never>")
 }

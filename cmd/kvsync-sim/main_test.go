@@ -27,6 +27,8 @@ func TestMain(m *testing.M) {
 type sim struct {
 	t   *testing.T
 	dir string
+	// env is what `source _sim/env` exports, once the walkthrough ran it.
+	env []string
 }
 
 // run runs one command line and returns its output; it fails the test on
@@ -89,7 +91,7 @@ func (s sim) exec(step step, dir, path string, args []string, kubeconfig string,
 	s.t.Helper()
 	cmd := exec.Command(path, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "NO_COLOR=1")
+	cmd.Env = append(append(os.Environ(), s.env...), "KUBECONFIG="+kubeconfig, "NO_COLOR=1")
 	out, err := cmd.CombinedOutput()
 	s.t.Logf("$ %s\n%s", strings.Join(step.args, " "), out)
 	var exit *exec.ExitError
@@ -172,6 +174,7 @@ func TestTheWalkthroughOfTheSimRunsAsDocumentedAndTheSimStopsWithNoProcessLeft(t
 		var out string
 		switch a := step.args; {
 		case a[0] == "source":
+			s.env = sourceEnv(t, filepath.Join(dir, "env"))
 			continue
 		case a[0] == "sleep":
 			d, err := time.ParseDuration(a[1] + "s")
@@ -187,6 +190,9 @@ func TestTheWalkthroughOfTheSimRunsAsDocumentedAndTheSimStopsWithNoProcessLeft(t
 		case len(a) > 2 && a[0] == "go" && a[1] == "run" && a[2] == "./cmd/kubectl-kvsync":
 			// The doctor exits 1 when it finds a SecretSync unhealthy.
 			out = s.exec(step, root, doctor, a[3:], st.Kubeconfig, 1)
+			if strings.Contains(out, "last checks unknown") {
+				t.Errorf("docs/sim.md:%d: kubectl-kvsync could not read the controller's metrics from _sim/env's KVSYNC_METRICS_URL:\n%s", step.line, out)
+			}
 		default:
 			t.Fatalf("docs/sim.md:%d: the walkthrough runs kubectl, kvsync-sim and kubectl-kvsync only, not %q", step.line, a[0])
 		}
@@ -230,6 +236,24 @@ func TestTheWalkthroughOfTheSimRunsAsDocumentedAndTheSimStopsWithNoProcessLeft(t
 	if !strings.Contains(upOut.String(), "stopped") {
 		t.Errorf("up did not say it stopped:\n%s", upOut.String())
 	}
+}
+
+// sourceEnv reads the variables a shell's `source` of the sim's env file
+// exports, except PATH (the test runs kubectl by its path).
+func sourceEnv(t *testing.T, path string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		kv, ok := strings.CutPrefix(line, "export ")
+		if ok && !strings.HasPrefix(kv, "PATH=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // childPIDs lists the processes the test process started.

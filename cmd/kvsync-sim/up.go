@@ -45,6 +45,9 @@ type state struct {
 	// ProviderFaultsURL is the admin API of the injector between the
 	// controller and the provider, for provider.* faults.
 	ProviderFaultsURL string `json:"providerFaultsURL"`
+	// ProviderHealth is the provider's /healthz, which answers once it
+	// serves its socket.
+	ProviderHealth string `json:"providerHealth"`
 }
 
 const stateFile = "sim.json"
@@ -109,12 +112,14 @@ func up(ctx context.Context, o upOptions, out io.Writer) (err error) {
 	}
 	st := state{PID: os.Getpid(), AdminURL: env.AdminURL, Kubeconfig: kubeconfig, Vault: demoVault, Tenant: demoTenant,
 		ClientID: demoClientID, Namespace: demoNamespace, Poll: o.poll.String(), ControllerMetrics: env.Controller.MetricsURL(),
-		ProviderFaultsURL: env.ProviderFaultsURL}
+		ProviderFaultsURL: env.ProviderFaultsURL, ProviderHealth: env.Provider.URL("/healthz")}
 	if err := writeState(dir, st); err != nil {
 		return err
 	}
 	envFile := filepath.Join(dir, "env")
-	lines := fmt.Sprintf("export KUBECONFIG=%s\nexport KVSYNC_SIM_DIR=%s\n", kubeconfig, dir)
+	// KVSYNC_METRICS_URL lets kubectl kvsync read each SecretSync's last
+	// check from the controller, which has no Service here.
+	lines := fmt.Sprintf("export KUBECONFIG=%s\nexport KVSYNC_SIM_DIR=%s\nexport KVSYNC_METRICS_URL=%s\n", kubeconfig, dir, st.ControllerMetrics)
 	if assets := os.Getenv("KUBEBUILDER_ASSETS"); assets != "" {
 		if _, err := os.Stat(filepath.Join(assets, "kubectl")); err == nil {
 			// The kubectl hack/envtest.sh builds from source, of the API

@@ -119,8 +119,13 @@ type SecretSyncStatus struct {
 	// +optional
 	SyncHash string `json:"syncHash,omitempty"`
 
-	// lastSuccessfulSyncTime is the time of the latest check that brought the
-	// Secret fully up to date with the secret store.
+	// lastSuccessfulSyncTime is the time since which the Secret has held the
+	// secret store's values: set by a check that writes the Secret, and by a
+	// check that succeeds after one that did not. A check that finds nothing
+	// new leaves it, so that the steady state writes nothing; the time of the
+	// latest check is in the controller's metrics
+	// (kvsync_secretsync_last_check_timestamp_seconds), which
+	// `kubectl kvsync status` shows.
 	// +optional
 	LastSuccessfulSyncTime *metav1.Time `json:"lastSuccessfulSyncTime,omitempty"`
 }
@@ -134,7 +139,7 @@ type SecretSyncStatus struct {
 // +kubebuilder:storageversion
 // +kubebuilder:resource:shortName=ss
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[-1:].reason`,description="Reason of the latest check"
-// +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSuccessfulSyncTime`,description="Time of the latest successful sync"
+// +kubebuilder:printcolumn:name="In Sync Since",type=date,JSONPath=`.status.lastSuccessfulSyncTime`,description="Since when the Secret has held the store's values (lastSuccessfulSyncTime); checks that find nothing new do not move it"
 // +kubebuilder:printcolumn:name="Class",type=string,JSONPath=`.spec.secretProviderClassName`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[-1:].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
