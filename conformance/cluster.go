@@ -32,9 +32,6 @@ type ClusterOptions struct {
 	// PollInterval is the deployed controller's poll interval; scenarios
 	// that wait for a poll need it short (2s).
 	PollInterval time.Duration
-	// ProviderProxy says the cluster's provider reaches fakevault through
-	// its CONNECT proxy rather than DNS (see Environment.ProviderProxy).
-	ProviderProxy bool
 	// MetricsURL is the controller's metrics endpoint, when the suite can
 	// reach it (e.g. through kubectl port-forward).
 	MetricsURL string
@@ -73,7 +70,7 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Environment, error
 	if err != nil {
 		return nil, err
 	}
-	e := &Environment{Client: c, Config: cfg, World: w, Issuer: iss, PollInterval: opts.PollInterval, Mode: "cluster", ProviderProxy: opts.ProviderProxy,
+	e := &Environment{Client: c, Config: cfg, World: w, Issuer: iss, PollInterval: opts.PollInterval, Mode: "cluster",
 		MountDeadline: opts.MountDeadline, RunSuffix: runSuffix()}
 	if e.MountDeadline == 0 {
 		e.MountDeadline = csiprovider.DefaultTimeout

@@ -77,7 +77,7 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		Expect(perr).NotTo(HaveOccurred())
 		env, err = conformance.StartCluster(context.Background(), conformance.ClusterOptions{Kubeconfig: os.Getenv("KVSYNC_KUBECONFIG"), MountDeadline: deadline,
 			FakevaultAdmin: os.Getenv("KVSYNC_FAKEVAULT_ADMIN"), MetricsURL: os.Getenv("KVSYNC_METRICS_URL"), MetricsService: os.Getenv("KVSYNC_METRICS_SERVICE"),
-			LogNamespaces: commaList(os.Getenv("KVSYNC_CONFORMANCE_POD_LOGS")), ProviderProxy: os.Getenv("KVSYNC_PROVIDER_PROXY") == "true", PollInterval: opts.PollInterval})
+			LogNamespaces: commaList(os.Getenv("KVSYNC_CONFORMANCE_POD_LOGS")), PollInterval: opts.PollInterval})
 		Expect(err).NotTo(HaveOccurred())
 		env.Profiles = profiles()
 		return

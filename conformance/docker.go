@@ -47,7 +47,7 @@ type Docker struct {
 // with nothing but HTTPS_PROXY and SSL_CERT_FILE. Container logs go to
 // opts.Log. It needs a running Docker daemon and the images built.
 func StartDocker(ctx context.Context, opts DockerOptions) (_ *Docker, err error) {
-	e := &Environment{PollInterval: opts.PollInterval, Mode: "docker", ProviderProxy: true}
+	e := &Environment{PollInterval: opts.PollInterval, Mode: "docker"}
 	d := &Docker{Environment: e}
 	defer func() {
 		if err != nil {

@@ -104,10 +104,6 @@ type Environment struct {
 	// runs it: ProviderKvsync or ProviderUpstreamShaped; empty when the
 	// suite does not know it (an existing cluster).
 	AzureProvider string
-	// ProviderProxy says the provider reaches the fake through fakevault's
-	// CONNECT proxy, which resolves names itself: DNS faults then show as
-	// 502 Bad Gateway, and their scenarios are skipped.
-	ProviderProxy bool
 	// Doctor diagnoses a SecretSync as `kubectl kvsync doctor` does, its
 	// network checks going through the fault injector as the provider's
 	// connections do; nil where the suite cannot see the provider's network

@@ -71,7 +71,7 @@ type ExternalOptions struct {
 // with ExternalOptions.ProviderFaults.
 func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, err error) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(opts.Log)))
-	e := &Environment{PollInterval: opts.PollInterval, Mode: "external", ProviderProxy: true, MountDeadline: csiprovider.DefaultTimeout}
+	e := &Environment{PollInterval: opts.PollInterval, Mode: "external", MountDeadline: csiprovider.DefaultTimeout}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.Stop())

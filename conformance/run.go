@@ -78,8 +78,6 @@ func Unsupported(e *Environment, s scenarios.Scenario) string {
 		switch {
 		case f.Kind.Layer() == "provider" && !e.World.ProviderFaults():
 			return fmt.Sprintf("fault %s (%s) needs the provider in process; in %s mode the provider is another process", f.Name, f.Kind, e.Mode)
-		case (f.Kind == faults.DNSNXDomain || f.Kind == faults.DNSServFail) && e.ProviderProxy:
-			return fmt.Sprintf("fault %s (%s): in %s mode the provider reaches the fake through a CONNECT proxy, which resolves names itself, so the provider sees 502 Bad Gateway rather than the DNS error", f.Name, f.Kind, e.Mode)
 		}
 	}
 	return ""

@@ -2,7 +2,6 @@ package fakevault
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,8 +13,13 @@ import (
 // ProxyHandler returns an HTTP CONNECT proxy that tunnels to the server the
 // names it serves (see DialContext). An unmodified client in another process
 // reaches the fake with only HTTPS_PROXY pointing at this handler and
-// SSL_CERT_FILE naming the CA bundle (CAPEM). Tunnels to any other name are
-// refused with 502 Bad Gateway, as a proxy that cannot resolve them would.
+// SSL_CERT_FILE naming the CA bundle (CAPEM). A tunnel that cannot be
+// opened (a name the fake does not serve, or a DNS or transport fault on
+// the dial) is refused with 502 whose status text is the dial's error, as
+// the client's own dial would have reported it ("dial tcp: lookup
+// contoso-kv.vault.azure.net: no such host"): Go's client reports a refused
+// CONNECT by its status text, so the name resolution the proxy does for the
+// client fails in the words a client resolving it would see.
 func (s *Server) ProxyHandler() http.Handler { return s.ProxyHandlerVia(s.DialContext) }
 
 // ProxyHandlerVia is ProxyHandler with the tunnels opened by dial, which
@@ -27,20 +31,14 @@ func (s *Server) ProxyHandlerVia(dial func(ctx context.Context, network, addr st
 			http.Error(w, "this is an HTTPS proxy: only CONNECT is supported", http.StatusMethodNotAllowed)
 			return
 		}
-		upstream, err := dial(r.Context(), "tcp", r.Host)
-		if err != nil {
-			status := http.StatusBadGateway
-			var dnsErr *net.DNSError
-			if errors.As(err, &dnsErr) {
-				err = fmt.Errorf("cannot resolve %s: %w", dnsErr.Name, err)
-			}
-			http.Error(w, err.Error(), status)
-			return
-		}
 		hj, ok := w.(http.Hijacker)
 		if !ok {
-			upstream.Close()
 			http.Error(w, "connection cannot be hijacked", http.StatusInternalServerError)
+			return
+		}
+		upstream, err := dial(r.Context(), "tcp", r.Host)
+		if err != nil {
+			refuse(hj, err)
 			return
 		}
 		client, buf, err := hj.Hijack()
@@ -55,6 +53,35 @@ func (s *Server) ProxyHandlerVia(dial func(ctx context.Context, network, addr st
 		}
 		tunnel(client, buf.Reader, upstream)
 	})
+}
+
+// refuse answers a CONNECT whose tunnel could not be opened: 502 with the
+// dial's error as status text and body. http.ResponseWriter cannot set a
+// status text, so the answer is written on the hijacked connection.
+func refuse(hj http.Hijacker, dialErr error) {
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	text := statusText(dialErr.Error())
+	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = fmt.Fprintf(conn, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s\n",
+		http.StatusBadGateway, text, len(text)+1, text)
+}
+
+// statusText makes s a valid HTTP status text: printable ASCII on one line,
+// at most 512 bytes.
+func statusText(s string) string {
+	b := make([]byte, 0, min(len(s), 512))
+	for i := 0; i < len(s) && len(b) < 512; i++ {
+		c := s[i]
+		if c < ' ' || c > '~' {
+			c = ' '
+		}
+		b = append(b, c)
+	}
+	return string(b)
 }
 
 // tunnel copies bytes both ways until either side closes. Bytes the client

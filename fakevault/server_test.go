@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,19 +196,30 @@ func TestProxyTunnelsOnlyTheNamesTheServerServes(t *testing.T) {
 		target string
 		want   string
 	}{
-		{"contoso.vault.azure.net:443", "200"},
-		{"login.microsoftonline.com:443", "200"},
-		{"example.com:443", "502"},
-		{"other.vault.azure.net:443", "502"},
+		{"contoso.vault.azure.net:443", "HTTP/1.1 200 "},
+		{"login.microsoftonline.com:443", "HTTP/1.1 200 "},
+		{"example.com:443", "HTTP/1.1 502 dial tcp: lookup example.com: no such host\r\n"},
+		{"other.vault.azure.net:443", "HTTP/1.1 502 dial tcp: lookup other.vault.azure.net: no such host\r\n"},
+		{"login.microsoftonline.com:80", "HTTP/1.1 502 dial tcp: connect login.microsoftonline.com:80: connection refused\r\n"},
 	} {
 		conn, err := net.Dial("tcp", proxy)
 		must(t, err)
 		fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", tt.target, tt.target)
 		line, err := bufio.NewReader(conn).ReadString('\n')
 		conn.Close()
-		if err != nil || !strings.Contains(line, " "+tt.want+" ") {
-			t.Errorf("CONNECT %s: %q (%v), want %s", tt.target, line, err, tt.want)
+		if err != nil || !strings.HasPrefix(line, tt.want) {
+			t.Errorf("CONNECT %s: %q (%v), want %q", tt.target, line, err, tt.want)
 		}
+	}
+}
+
+func TestAClientThroughTheProxySeesTheLookupFailureItsOwnDialWouldReport(t *testing.T) {
+	srv := newServer(t, fakevault.Options{})
+	proxy := startProxy(t, srv)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: proxy})}}
+	_, err := client.Get("https://no-such-vault.vault.azure.net/secrets/x")
+	if want := `Get "https://no-such-vault.vault.azure.net/secrets/x": dial tcp: lookup no-such-vault.vault.azure.net: no such host`; err == nil || err.Error() != want {
+		t.Errorf("GET through the proxy: %v, want %s", err, want)
 	}
 }
 

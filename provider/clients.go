@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -220,8 +219,8 @@ func retryOptions() policy.RetryOptions {
 func shouldRetry(resp *http.Response, err error) bool {
 	if err != nil {
 		var certErr *tls.CertificateVerificationError
-		var dnsErr *net.DNSError
-		return !errors.As(err, &certErr) && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound)
+		dnsErr, isDNS := lookupError(err)
+		return !errors.As(err, &certErr) && !(isDNS && dnsErr.IsNotFound)
 	}
 	if !slices.Contains(retryStatusCodes, resp.StatusCode) {
 		return false

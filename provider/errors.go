@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -89,11 +90,11 @@ func responseRetryAfter(resp *http.Response) (time.Duration, bool) {
 func classify(err error) (codes.Code, string) {
 	var respErr *azcore.ResponseError
 	var authErr *azidentity.AuthenticationFailedError
-	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
 	var unknownAuthority x509.UnknownAuthorityError
 	var hostnameErr x509.HostnameError
 	var opErr *net.OpError
+	dnsErr, isDNS := lookupError(err)
 	switch {
 	case errors.As(err, &authErr):
 		return codes.Unauthenticated, "workload identity token exchange failed: " + entraCause(authErr)
@@ -103,7 +104,7 @@ func classify(err error) (codes.Code, string) {
 		return codes.DeadlineExceeded, "the key vault did not answer before the mount deadline (network unreachable, blocked by a firewall or gateway, or the vault is slow): " + err.Error()
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled, "the mount was cancelled"
-	case errors.As(err, &dnsErr):
+	case isDNS:
 		return codes.Unavailable, fmt.Sprintf("DNS lookup of %s failed (%s): check the vault name, and with a private endpoint that the name resolves to its private address", dnsErr.Name, dnsErr.Err)
 	case errors.As(err, &certErr), errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr):
 		return codes.Unavailable, "TLS verification of the key vault failed (a proxy or gateway intercepting TLS, or a wrong private endpoint?): " + err.Error()
@@ -113,6 +114,31 @@ func classify(err error) (codes.Code, string) {
 		return codes.Unavailable, "cannot connect to the key vault: " + err.Error()
 	}
 	return codes.Unknown, err.Error()
+}
+
+// proxiedLookup matches a name lookup failure in the text of an error: an
+// HTTPS proxy that resolves names for its clients refuses a tunnel to a
+// name it cannot resolve, and Go's client reports a refused CONNECT only by
+// the proxy's status text, a plain error. A proxy that passes on its
+// resolver's words (fakevault's does) says "lookup NAME[ on SERVER]: WHY".
+var proxiedLookup = regexp.MustCompile(`\blookup ([A-Za-z0-9.-]+)(?: on [^:\s]+:\d+)?: (no such host|server misbehaving|i/o timeout)`)
+
+// lookupError returns the DNS failure err holds: a *net.DNSError of the
+// provider's own dial, or one an HTTPS proxy reported for it.
+func lookupError(err error) (*net.DNSError, bool) {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr, true
+	}
+	if err == nil {
+		return nil, false
+	}
+	m := proxiedLookup.FindStringSubmatch(err.Error())
+	if m == nil {
+		return nil, false
+	}
+	return &net.DNSError{Name: m[1], Err: m[2], IsNotFound: m[2] == "no such host", IsTimeout: m[2] == "i/o timeout",
+		IsTemporary: m[2] != "no such host"}, true
 }
 
 // vaultCode maps a Key Vault HTTP status to a gRPC code. A 400 is not

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 )
@@ -41,6 +42,8 @@ func TestRetriesAreOnlyForFailuresRetryingCanFixWithinTheDeadline(t *testing.T) 
 		{"a refused connection is retried", nil, &net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
 		{"a name that does not exist is reported", nil, &net.OpError{Op: "dial", Err: &net.DNSError{Name: "kv.vault.azure.net", IsNotFound: true}}, false},
 		{"a temporary DNS failure is retried", nil, &net.OpError{Op: "dial", Err: &net.DNSError{Name: "kv.vault.azure.net", IsTemporary: true}}, true},
+		{"a name an HTTPS proxy could not resolve is reported", nil, &url.Error{Op: "Get", URL: "https://kv.vault.azure.net/", Err: errors.New("dial tcp: lookup kv.vault.azure.net: no such host")}, false},
+		{"a temporary DNS failure behind an HTTPS proxy is retried", nil, &url.Error{Op: "Get", URL: "https://kv.vault.azure.net/", Err: errors.New("dial tcp: lookup kv.vault.azure.net on 10.96.0.10:53: server misbehaving")}, true},
 		{"a certificate that does not verify is reported", nil, &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, false},
 	}
 	for _, tt := range tests {

@@ -86,7 +86,7 @@ var causes = []Cause{
 	{ID: "vault-throttled", Reason: ssv1alpha1.ReasonProviderError, matches: contains("Throttled", "(HTTP 429)", "waiting for the vault rate limit"),
 		Summary: "The vault throttled the reads.",
 		Fix:     []Step{{"Poll less often (rotationPollIntervalInSeconds) or spread SecretSyncs over more vaults", ""}}},
-	{ID: "vault-name-not-resolved", Reason: ssv1alpha1.ReasonProviderError, matches: contains("DNS lookup of"),
+	{ID: "vault-name-not-resolved", Reason: ssv1alpha1.ReasonProviderError, matches: contains("DNS lookup of", "no such host", "server misbehaving"),
 		Summary: "The vault's name does not resolve: a wrong keyvaultName, or a private DNS zone the cluster does not use.",
 		Fix:     []Step{resolveVault, {"Check keyvaultName", "kubectl get secretproviderclass {{.SecretProviderClass}} -n {{.Namespace}} -o jsonpath='{.spec.parameters.keyvaultName}'"}}},
 	{ID: "tls-intercepted", Reason: ssv1alpha1.ReasonProviderError, matches: contains("TLS verification"),

@@ -71,7 +71,7 @@ func run(ctx context.Context, tag, artifacts, focus string) (err error) {
 	suite := exec.CommandContext(ctx, "go", "tool", "ginkgo", "--focus="+focus,
 		"--junit-report=junit.xml", "--output-dir="+artifacts, "./conformance/")
 	suite.Env = append(os.Environ(), "KVSYNC_KUBECONFIG="+d.Kubeconfig, "KVSYNC_FAKEVAULT_ADMIN="+d.FakevaultAdmin,
-		"KVSYNC_METRICS_URL="+d.MetricsURL, "KVSYNC_PROVIDER_PROXY=true", "KVSYNC_ARTIFACTS="+artifacts,
+		"KVSYNC_METRICS_URL="+d.MetricsURL, "KVSYNC_ARTIFACTS="+artifacts,
 		"KVSYNC_CONFORMANCE_IMPLEMENTATION=kvsync controller + kvsync provider (images "+tag+", as containers)",
 		"KVSYNC_CONFORMANCE_LOGS_CHECK=hack/e2e-docker checks the containers' logs after the suite, in its exit status")
 	suite.Stdout, suite.Stderr = os.Stdout, os.Stderr
