@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -122,6 +123,9 @@ func newSecret(out io.Writer, dir *string) *cobra.Command {
 // faultCauses are the causes the guide names for the faults whose outcome
 // the sim can tell in advance; the others are left to the doctor.
 var faultCauses = map[faults.Kind]string{
+	faults.DNSNXDomain:           "vault-name-not-resolved",
+	faults.DNSServFail:           "vault-name-not-resolved",
+	faults.DNSTimeout:            "vault-name-not-resolved",
 	faults.VaultThrottle:         "vault-throttled",
 	faults.TransportRefused:      "vault-connection-refused",
 	faults.TransportTLSUntrusted: "tls-intercepted",
@@ -233,6 +237,16 @@ func addFault(out io.Writer, dir string, fl *faultAddFlags, args []string) error
 		return err
 	}
 	fmt.Fprintf(out, "Fault %s (%s) is active; clear it with kvsync-sim fault clear %s.\n", f.Name, f.Kind, f.Name)
+	if f.Kind.Layer() == "identity" {
+		// The provider keeps each identity's vault token until shortly
+		// before it expires: on a cluster, an identity fault bites only
+		// then (within the token's lifetime, up to 24 h).
+		if err := restartProvider(context.Background(), st); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "The provider was restarted, as a rollout of its pod would, so that the next check asks Entra ID for a token: "+
+			"on a cluster the provider keeps each identity's vault token until shortly before it expires, and an identity fault bites only then.")
+	}
 	expect(out, st, faultCause(*f))
 	return nil
 }
@@ -243,8 +257,10 @@ func faultCause(f faults.Fault) string {
 	switch {
 	case f.Kind == faults.VaultError && f.InnerCode == "ForbiddenByFirewall":
 		return "vault-firewall"
-	case f.Kind == faults.IdentityError && f.AADSTS == 70021:
+	case f.Kind == faults.IdentityError && slices.Contains([]int{70021, 700211, 700213}, f.AADSTS):
 		return "federated-credential-mismatch"
+	case f.Kind == faults.IdentityError && slices.Contains([]int{700016, 90002}, f.AADSTS):
+		return "identity-not-found"
 	}
 	return faultCauses[f.Kind]
 }

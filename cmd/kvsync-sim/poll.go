@@ -177,17 +177,51 @@ func children(ppid int) ([]child, error) {
 
 // controllerPID finds the kvsync-controller process the sim (pid sim)
 // runs.
-func controllerPID(sim int) (int, error) {
+func controllerPID(sim int) (int, error) { return componentPID(sim, "kvsync-controller") }
+
+// componentPID finds the process of binary name the sim (pid sim) runs.
+func componentPID(sim int, name string) (int, error) {
 	procs, err := children(sim)
 	if err != nil {
 		return 0, err
 	}
 	for _, p := range procs {
-		if strings.HasPrefix("kvsync-controller", p.comm) {
+		if strings.HasPrefix(name, p.comm) {
 			return p.pid, nil
 		}
 	}
-	return 0, fmt.Errorf("the sim (pid %d) runs no kvsync-controller: see its components.log", sim)
+	return 0, fmt.Errorf("the sim (pid %d) runs no %s: see its components.log", sim, name)
+}
+
+// restartProvider stops the provider with SIGTERM, as a rollout of its pod
+// does, and waits until the sim has started it again and it answers on its
+// socket (its /healthz asks it for its Version there).
+func restartProvider(ctx context.Context, st state) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	pid, err := componentPID(st.PID, "kvsync-provider")
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("restarting the provider (pid %d): %w", pid, err)
+	}
+	for {
+		_, gone := os.Stat("/proc/" + strconv.Itoa(pid))
+		if os.IsNotExist(gone) {
+			if resp, err := http.Get(st.ProviderHealth); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the provider did not answer again within a minute of its restart: see the sim's components.log")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // syncChecks sums kvsync_sync_total, the checks the controller made since
