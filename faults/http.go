@@ -65,7 +65,7 @@ func (i *Injector) answer(w http.ResponseWriter, r *http.Request, f Fault) {
 	case VaultError:
 		msg := f.Message
 		if msg == "" {
-			msg = defaultVaultMessage(f)
+			msg = defaultVaultMessage(f, r)
 		}
 		keyvault.WriteError(w, r, &keyvault.Error{Status: f.Status, Code: f.Code, InnerCode: f.InnerCode, Message: msg})
 	case VaultThrottle:
@@ -110,11 +110,17 @@ func truncate(w http.ResponseWriter) {
 	}
 }
 
-// defaultVaultMessage is the service's wording for common codes.
-func defaultVaultMessage(f Fault) string {
+// defaultVaultMessage is the service's wording for common codes, answering
+// r.
+func defaultVaultMessage(f Fault, r *http.Request) string {
 	switch f.InnerCode {
 	case "ForbiddenByFirewall":
-		return "Client address is not authorized and caller is not a trusted service."
+		msg := "Client address is not authorized and caller is not a trusted service."
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			// The service names the address the request came from.
+			msg += "\r\nClient address: " + host
+		}
+		return msg
 	case "ForbiddenByConnection":
 		return "Public network access is disabled and request is not from a trusted service nor via an approved private link."
 	case "ForbiddenByRbac":

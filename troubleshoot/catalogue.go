@@ -39,6 +39,9 @@ type Names struct {
 	// ClientID and TenantID are the workload identity's, from the class.
 	ClientID string
 	TenantID string
+	// EgressCIDR is the address the vault's firewall saw the cluster come
+	// from (its "Client address"), as a one-address CIDR.
+	EgressCIDR string
 }
 
 // Render fills s's text and command with names.

@@ -55,7 +55,7 @@ var causes = []Cause{
 	{ID: "vault-firewall", Reason: ssv1alpha1.ReasonProviderError, matches: contains("ForbiddenByFirewall"),
 		Summary: "The vault's firewall does not allow the cluster's egress address.",
 		Fix: []Step{vaultNetwork, {"Allow the cluster's egress address range, or reach the vault through a private endpoint",
-			"az keyvault network-rule add --name {{.Vault}} --ip-address <egress-cidr>"}}},
+			"az keyvault network-rule add --name {{.Vault}} --ip-address {{.EgressCIDR}}"}}},
 	{ID: "vault-public-access-disabled", Reason: ssv1alpha1.ReasonProviderError, matches: contains("ForbiddenByConnection"),
 		Summary: "The vault accepts private-endpoint connections only, and the cluster came over the public network.",
 		Fix:     []Step{resolveVault, {"Link the privatelink.vaultcore.azure.net private DNS zone to the cluster's network so that the name resolves to the private endpoint", ""}}},

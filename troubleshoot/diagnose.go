@@ -3,6 +3,7 @@ package troubleshoot
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -112,6 +113,7 @@ func Diagnose(f Facts) Diagnosis {
 	d.Cause = CauseRef{ID: cause.ID, Summary: names.Fill(cause.Summary)}
 	d.Checks = f.checks()
 	names.Object = objectOf(d)
+	names.EgressCIDR = egressOf(d)
 	next := cause.Fix
 	if r, ok := LookupReason(d.Reason); ok && len(next) == 0 {
 		next = r.Fix
@@ -148,6 +150,29 @@ func objectOf(d Diagnosis) string {
 	return "<object>"
 }
 
+// clientAddress finds the address a vault's firewall names in its refusal:
+// "Client address: 203.0.113.7".
+var clientAddress = regexp.MustCompile(`Client address: ([0-9A-Fa-f.:]+)`)
+
+// egressOf is the address the vault's firewall saw, as a CIDR of that
+// address alone; "<egress-cidr>" when no refusal names one.
+func egressOf(d Diagnosis) string {
+	msgs := []string{d.Message}
+	for _, it := range d.Items {
+		msgs = append(msgs, it.Error)
+	}
+	for _, msg := range msgs {
+		m := clientAddress.FindStringSubmatch(msg)
+		if m == nil {
+			continue
+		}
+		if addr, err := netip.ParseAddr(m[1]); err == nil {
+			return netip.PrefixFrom(addr, addr.BitLen()).String()
+		}
+	}
+	return "<egress-cidr>"
+}
+
 // decodeItems decodes a PartialSync message; nil when it is not one.
 func decodeItems(msg string) []Item {
 	var sum struct {
@@ -177,6 +202,7 @@ func (f *Facts) names() Names {
 		n.ControllerPod = "<controller-pod>"
 	}
 	n.Object = "<object>"
+	n.EgressCIDR = "<egress-cidr>"
 	if n.ControllerNamespace == "" {
 		n.ControllerNamespace = "<controller-namespace>"
 	}

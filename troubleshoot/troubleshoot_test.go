@@ -44,7 +44,7 @@ func TestEveryDocumentedReasonIsInTheGuideWithACauseThatMatchesAll(t *testing.T)
 func TestEveryFixCommandRendersWithRealNames(t *testing.T) {
 	n := Names{Namespace: "payments", SecretSync: "db", SecretProviderClass: "azure-kv", ServiceAccount: "workload",
 		Vault: "kv-payments", Object: "db-password", ControllerNamespace: "kvsync-system", ControllerPod: "kvsync-controller-abc",
-		ClientID: "00000000-0000-0000-0000-0000000000c1", TenantID: "00000000-0000-0000-0000-0000000000aa"}
+		ClientID: "00000000-0000-0000-0000-0000000000c1", TenantID: "00000000-0000-0000-0000-0000000000aa", EgressCIDR: "203.0.113.7/32"}
 	var steps []Step
 	for _, r := range Reasons() {
 		steps = append(steps, r.Fix...)
@@ -54,7 +54,8 @@ func TestEveryFixCommandRendersWithRealNames(t *testing.T) {
 	}
 	for _, s := range steps {
 		got := s.Render(n)
-		if strings.Contains(got.Command+got.Text, "{{") || strings.Contains(got.Command+got.Text, "<client-id>") || strings.Contains(got.Command+got.Text, "<vault>") {
+		if strings.Contains(got.Command+got.Text, "{{") || strings.Contains(got.Command+got.Text, "<client-id>") || strings.Contains(got.Command+got.Text, "<vault>") ||
+			strings.Contains(got.Command+got.Text, "<egress-cidr>") {
 			t.Errorf("%+v does not render: %+v", s, got)
 		}
 		if strings.TrimSpace(got.Text) == "" {
@@ -78,6 +79,16 @@ func TestDiagnoseFillsTheNamesItKnows(t *testing.T) {
 	d := Diagnose(f)
 	if len(d.Next) == 0 || !strings.Contains(d.Next[0].Command, "--assignee 00000000-0000-0000-0000-0000000000c1") || !strings.Contains(d.Next[0].Command, "--name kv-payments") {
 		t.Errorf("the fix does not name the class's client and vault: %+v", d.Next)
+	}
+	for _, tt := range []struct{ msg, want string }{
+		{"Forbidden/ForbiddenByFirewall (HTTP 403): Client address is not authorized and caller is not a trusted service. Client address: 203.0.113.7 Caller: appid=00000000-0000-0000-0000-0000000000c1", "--ip-address 203.0.113.7/32"},
+		{"Forbidden/ForbiddenByFirewall (HTTP 403): Client address is not authorized and caller is not a trusted service. Client address: 2001:db8::7", "--ip-address 2001:db8::7/128"},
+		{"Forbidden/ForbiddenByFirewall (HTTP 403): Client address is not authorized and caller is not a trusted service.", "--ip-address <egress-cidr>"},
+	} {
+		d := Diagnose(failed("ProviderError", tt.msg))
+		if d.Cause.ID != "vault-firewall" || !slices.ContainsFunc(d.Next, func(s Step) bool { return strings.HasSuffix(s.Command, tt.want) }) {
+			t.Errorf("%q: cause %s, next %+v; want a network rule %q", tt.msg, d.Cause.ID, d.Next, tt.want)
+		}
 	}
 	blocked := failed("ProviderError", `reading secret "db" in key vault "kv-payments": the key vault `+deadline+`: context deadline exceeded`)
 	blocked.Network = &NetworkFacts{VaultHost: "kv-payments.vault.azure.net", Addresses: []string{"52.1.2.3"},

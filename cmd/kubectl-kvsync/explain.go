@@ -13,7 +13,7 @@ import (
 // placeholders fill a fix's commands when no SecretSync is at hand.
 var placeholders = troubleshoot.Names{Namespace: "<namespace>", SecretSync: "<name>", SecretProviderClass: "<class>",
 	ServiceAccount: "<serviceaccount>", Vault: "<vault>", Object: "<object>", ControllerNamespace: "kvsync-system", ControllerPod: "<controller-pod>",
-	ClientID: "<client-id>", TenantID: "<tenant-id>"}
+	ClientID: "<client-id>", TenantID: "<tenant-id>", EgressCIDR: "<egress-cidr>"}
 
 // explanation is `explain REASON -o json|yaml`.
 type explanation struct {
