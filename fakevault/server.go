@@ -35,6 +35,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
+	"github.com/kvsync/kvsync/fakevault/arm"
 	"github.com/kvsync/kvsync/fakevault/entra"
 	"github.com/kvsync/kvsync/fakevault/journal"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
@@ -89,6 +90,7 @@ type Server struct {
 	ca      *pki.CA
 	entra   *entra.Authority
 	vaults  *keyvault.Service
+	arm     *arm.Service
 	journal *journal.Journal
 
 	listener net.Listener
@@ -124,7 +126,7 @@ func NewServer(opts Options) (*Server, error) {
 		}
 	}
 	leaf, err := ca.Issue(pki.LeafOptions{
-		DNSNames: []string{LoginHost, "*." + VaultDomain, "localhost"},
+		DNSNames: []string{LoginHost, "*." + VaultDomain, arm.Host, "localhost"},
 		IPs:      []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	})
 	if err != nil {
@@ -139,6 +141,10 @@ func NewServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting fake Key Vault: %w", err)
 	}
+	resources, err := arm.New(arm.Options{Verifier: tokenVerifier{authority}, Vaults: vaults})
+	if err != nil {
+		return nil, err
+	}
 	if err := authority.AddTenant(DefaultTenantID); err != nil {
 		return nil, err
 	}
@@ -152,7 +158,7 @@ func NewServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", opts.Addr, err)
 	}
-	s := &Server{ca: ca, entra: authority, vaults: vaults, journal: j, listener: lis, served: make(chan error, 1), conns: map[net.Conn]struct{}{}}
+	s := &Server{ca: ca, entra: authority, vaults: vaults, arm: resources, journal: j, listener: lis, served: make(chan error, 1), conns: map[net.Conn]struct{}{}}
 	h := s.Handler()
 	s.handler.Store(&h)
 	s.http = &http.Server{
@@ -167,15 +173,17 @@ func NewServer(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler routes a request by its Host to Entra ID or to a vault. Any other
-// host gets 421 Misdirected Request.
+// Handler routes a request by its Host to Entra ID, to a vault or to
+// Resource Manager. Any other host gets 421 Misdirected Request.
 func (s *Server) Handler() http.Handler {
-	login, vault := s.entra.Handler(), s.vaults.Handler()
+	login, vault, resources := s.entra.Handler(), s.vaults.Handler(), s.arm.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := hostOnly(r.Host)
 		switch {
 		case host == LoginHost:
 			login.ServeHTTP(w, r)
+		case host == arm.Host:
+			resources.ServeHTTP(w, r)
 		case strings.HasSuffix(host, "."+VaultDomain):
 			vault.ServeHTTP(w, r)
 		default:
@@ -229,7 +237,8 @@ func (s *Server) CreateVault(cfg keyvault.VaultConfig) (*keyvault.Vault, error) 
 }
 
 // DialContext connects to the server for the names it serves, on port 443:
-// login.microsoftonline.com and <vault>.vault.azure.net of an existing vault.
+// login.microsoftonline.com, management.azure.com and
+// <vault>.vault.azure.net of an existing vault.
 // Any other name fails as a DNS lookup of a name that does not exist does;
 // another port is refused. It is the seam clients are given in place of the
 // network (http.Transport.DialContext).
@@ -248,11 +257,11 @@ func (s *Server) DialContext(ctx context.Context, network, addr string) (net.Con
 	return d.DialContext(ctx, "tcp", s.Addr())
 }
 
-// Serves reports whether host resolves to the server: the login host, or the
-// host of an existing vault.
+// Serves reports whether host resolves to the server: the login host,
+// Resource Manager's, or the host of an existing vault.
 func (s *Server) Serves(host string) bool {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if host == LoginHost {
+	if host == LoginHost || host == arm.Host {
 		return true
 	}
 	return s.vaults.Resolves(host)

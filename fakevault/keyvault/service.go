@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -108,6 +109,18 @@ func (s *Service) CreateVault(cfg VaultConfig) (*Vault, error) {
 	}
 	s.vaults[key] = v
 	return v, nil
+}
+
+// Vaults returns every vault, by name.
+func (s *Service) Vaults() []*Vault {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Vault, 0, len(s.vaults))
+	for _, v := range s.vaults {
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b *Vault) int { return strings.Compare(a.cfg.Name, b.cfg.Name) })
+	return out
 }
 
 // Vault returns the named vault.

@@ -1,0 +1,135 @@
+package fakevault_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kvsync/kvsync/fakevault"
+	"github.com/kvsync/kvsync/fakevault/keyvault"
+)
+
+// armDo sends one request to Resource Manager with a token for audience.
+func armDo(t *testing.T, srv *fakevault.Server, audience, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	token, err := srv.Entra().IssueAccessToken(fakevault.DefaultTenantID, fakevault.DefaultClientID, audience)
+	must(t, err)
+	req, err := http.NewRequest(method, "https://management.azure.com"+path, strings.NewReader(body))
+	must(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Transport: srv.Transport()}).Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	must(t, err)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: %d %s: not JSON: %v", method, path, resp.StatusCode, raw, err)
+	}
+	return resp.StatusCode, out
+}
+
+const armAudience = "https://management.core.windows.net/"
+
+func TestResourceManagerListsTheTenantsSubscriptionsAndVaults(t *testing.T) {
+	srv := newServer(t, fakevault.Options{})
+	createVault(t, srv, keyvault.VaultConfig{Name: "contoso", SubscriptionID: "11111111-0000-4000-8000-000000000001", ResourceGroup: "payments"})
+
+	status, subs := armDo(t, srv, armAudience, http.MethodGet, "/subscriptions?api-version=2022-12-01", "")
+	if status != 200 || !strings.Contains(mustJSON(t, subs), `"subscriptionId":"11111111-0000-4000-8000-000000000001"`) {
+		t.Errorf("subscriptions: %d %v", status, subs)
+	}
+	status, list := armDo(t, srv, armAudience, http.MethodGet,
+		"/subscriptions/11111111-0000-4000-8000-000000000001/resources?$filter=resourceType%20eq%20%27Microsoft.KeyVault%2Fvaults%27&api-version=2015-11-01", "")
+	if want := `"id":"/subscriptions/11111111-0000-4000-8000-000000000001/resourceGroups/payments/providers/Microsoft.KeyVault/vaults/contoso"`; status != 200 || !strings.Contains(mustJSON(t, list), want) {
+		t.Errorf("vaults as resources: %d %v, want %s", status, list, want)
+	}
+	status, vault := armDo(t, srv, armAudience, http.MethodGet,
+		"/subscriptions/11111111-0000-4000-8000-000000000001/resourceGroups/payments/providers/Microsoft.KeyVault/vaults/contoso?api-version=2022-07-01", "")
+	if status != 200 || !strings.Contains(mustJSON(t, vault), `"vaultUri":"https://contoso.vault.azure.net/"`) {
+		t.Errorf("vault: %d %v", status, vault)
+	}
+	status, missing := armDo(t, srv, armAudience, http.MethodGet,
+		"/subscriptions/11111111-0000-4000-8000-000000000001/resourceGroups/other/providers/Microsoft.KeyVault/vaults/contoso?api-version=2022-07-01", "")
+	if status != 404 || !strings.Contains(mustJSON(t, missing), "ResourceNotFound") {
+		t.Errorf("a vault in another resource group: %d %v, want 404 ResourceNotFound", status, missing)
+	}
+	if status, body := armDo(t, srv, "https://vault.azure.net", http.MethodGet, "/subscriptions?api-version=2022-12-01", ""); status != 401 ||
+		!strings.Contains(mustJSON(t, body), "InvalidAuthenticationTokenAudience") {
+		t.Errorf("a vault token: %d %v, want 401 InvalidAuthenticationTokenAudience", status, body)
+	}
+}
+
+func TestAVaultsNetworkRulesWrittenThroughResourceManagerAreTheFirewallItsDataPlaneEnforces(t *testing.T) {
+	srv := newServer(t, fakevault.Options{})
+	vault := createVault(t, srv, keyvault.VaultConfig{Name: "contoso"})
+	path := "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/kvsync/providers/Microsoft.KeyVault/vaults/contoso?api-version=2022-07-01"
+
+	status, body := armDo(t, srv, armAudience, http.MethodPut, path,
+		`{"location":"eastus","properties":{"tenantId":"`+fakevault.DefaultTenantID+`","sku":{"family":"A","name":"standard"},"networkAcls":{"defaultAction":"Deny","ipRules":[{"value":"203.0.113.7"},{"value":"198.51.100.0/24"}]}}}`)
+	if status != 200 {
+		t.Fatalf("PUT: %d %v", status, body)
+	}
+	got := vault.Config().Network
+	want := []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32"), netip.MustParsePrefix("198.51.100.0/24")}
+	if !got.DefaultDeny || !slices.Equal(got.AllowedNetworks, want) {
+		t.Errorf("network rules after PUT: %+v, want deny except %v", got, want)
+	}
+	status, body = armDo(t, srv, armAudience, http.MethodPatch, path, `{"properties":{"publicNetworkAccess":"Disabled"}}`)
+	if got := vault.Config().Network; status != 200 || !got.PublicNetworkAccessDisabled || !slices.Equal(got.AllowedNetworks, want) {
+		t.Errorf("PATCH of public network access: %d %v; rules %+v, want it off and the IP rules kept", status, body, got)
+	}
+	if status, body := armDo(t, srv, armAudience, http.MethodPatch, path, `{"properties":{"networkAcls":{"defaultAction":"Deny","ipRules":[{"value":"not-an-address"}]}}}`); status != 400 {
+		t.Errorf("a malformed IP rule: %d %v, want 400", status, body)
+	}
+}
+
+// TestTheAzureCLISignsInAndAddsAVaultNetworkRule runs the Azure CLI (Debian's
+// azure-cli) against the fake through its proxy: the doctor's firewall fix,
+// `az keyvault network-rule add`, changes what the vault enforces.
+func TestTheAzureCLISignsInAndAddsAVaultNetworkRule(t *testing.T) {
+	az, err := exec.LookPath("az")
+	if err != nil {
+		t.Skip("the Azure CLI (az) is not installed: apt-get install azure-cli")
+	}
+	srv := newServer(t, fakevault.Options{})
+	vault := createVault(t, srv, keyvault.VaultConfig{Name: "contoso-kv", Network: keyvault.NetworkRules{DefaultDeny: true}})
+	proxy := startProxy(t, srv)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	must(t, os.WriteFile(ca, srv.CAPEM(), 0o644))
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(az, args...)
+		cmd.Env = append(os.Environ(), "HTTPS_PROXY=http://"+proxy, "REQUESTS_CA_BUNDLE="+ca, "AZURE_CONFIG_DIR="+filepath.Join(dir, "az"),
+			"AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_ONLY_SHOW_ERRORS=true")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("az %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run("login", "--service-principal", "-u", fakevault.DefaultClientID, "-p", fakevault.DefaultClientSecret, "--tenant", fakevault.DefaultTenantID)
+	run("keyvault", "network-rule", "add", "--name", "contoso-kv", "--ip-address", "203.0.113.7/32")
+	if got := vault.Config().Network; !got.DefaultDeny || !slices.Equal(got.AllowedNetworks, []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")}) {
+		t.Errorf("after az keyvault network-rule add: %+v, want the firewall to allow 203.0.113.7/32 only", got)
+	}
+	if out := run("keyvault", "network-rule", "list", "--name", "contoso-kv", "-o", "json"); !strings.Contains(out, `"203.0.113.7/32"`) {
+		t.Errorf("az keyvault network-rule list:\n%s", out)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	must(t, err)
+	return string(raw)
+}
