@@ -119,6 +119,11 @@ type Environment struct {
 	// on PATH and KUBECONFIG pointing at the environment's cluster, and
 	// returns its output; nil where no kubectl is found.
 	Shell func(ctx context.Context, command string) (string, error)
+	// AzureCLI runs an Azure CLI command line (az ...) against the fake as
+	// an operator of the scenarios' tenant, through the fake's proxy, and
+	// returns its output; nil where az is not installed or the suite does
+	// not reach the fake's proxy (an existing cluster).
+	AzureCLI func(ctx context.Context, command string) (string, error)
 	// PodLogs returns the logs of the containers in LogNamespaces on a
 	// cluster, keyed "namespace/pod/container"; nil where the suite does
 	// not read the components' logs from the cluster.
@@ -160,6 +165,9 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if err := e.startFake(ctx, cfg, opts.TokenLifetime); err != nil {
 		return nil, err
 	}
+	if err := e.startAzureCLI(dir); err != nil {
+		return nil, err
+	}
 	if err := e.startProvider(dir, opts.Log, opts.Provider, e.World.(inProcess)); err != nil {
 		return nil, err
 	}
@@ -196,6 +204,22 @@ func (e *Environment) startFake(ctx context.Context, cfg *rest.Config, tokenLife
 	}
 	e.Issuer = iss
 	return fake.Entra().TrustIssuerJWKS(iss, jwks)
+}
+
+// startAzureCLI serves the in-process fake's CONNECT proxy, its tunnels
+// through the fault injector as the provider's connections go, for the
+// Azure CLI.
+func (e *Environment) startAzureCLI(dir string) error {
+	w := e.World.(inProcess)
+	proxy, err := e.serveProxy(w.fake, w.inj.Dialer(w.fake.DialContext))
+	if err != nil {
+		return err
+	}
+	caFile := filepath.Join(dir, "fakevault-ca.pem")
+	if err := os.WriteFile(caFile, w.fake.CAPEM(), 0o644); err != nil {
+		return err
+	}
+	return e.setAzureCLI(dir, proxy, caFile)
 }
 
 // startDoctor sets Doctor up with the provider's view of the network: a

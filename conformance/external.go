@@ -92,6 +92,9 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	if err != nil {
 		return nil, err
 	}
+	if err := e.setAzureCLI(dir, fake.proxy, fake.caFile); err != nil {
+		return nil, err
+	}
 	sockets := filepath.Join(dir, "sockets")
 	if err := e.startProviderBinary(ctx, opts, bin, dir, sockets, fake); err != nil {
 		return nil, err

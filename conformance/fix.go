@@ -32,12 +32,36 @@ var unfilled = regexp.MustCompile(`<[a-z][-a-z.]*>`)
 // other commands (get, describe, logs, events) only look.
 var mutatingVerbs = map[string]bool{"apply": true, "create": true, "delete": true, "replace": true, "patch": true, "label": true, "annotate": true}
 
-// changesCluster reports whether a fix's command is a kubectl command that
-// changes the cluster.
-func changesCluster(command string) bool {
+// azMutatingVerbs are the Azure CLI verbs that change Azure; a fix's other
+// az commands (show, list) only look.
+var azMutatingVerbs = map[string]bool{"add": true, "create": true, "set": true, "set-attributes": true, "set-policy": true,
+	"recover": true, "remove": true, "delete": true, "update": true, "purge": true}
+
+// changes reports whether a fix's command changes something: a kubectl
+// command that changes the cluster, or an Azure CLI command that changes
+// Azure (its verb is the last word before the first flag).
+func changes(command string) bool {
 	f := strings.Fields(command)
-	return len(f) >= 2 && f[0] == "kubectl" && mutatingVerbs[f[1]]
+	switch {
+	case len(f) >= 2 && f[0] == "kubectl":
+		return mutatingVerbs[f[1]]
+	case len(f) >= 2 && f[0] == "az":
+		verb := ""
+		for _, w := range f[1:] {
+			if strings.HasPrefix(w, "-") {
+				break
+			}
+			verb = w
+		}
+		return azMutatingVerbs[verb]
+	}
+	return false
 }
+
+// notFollowed is a fix the environment cannot follow, and why.
+type notFollowed struct{ why string }
+
+func (n notFollowed) Error() string { return "not followed: " + n.why }
 
 // setShell lets Shell run command lines with kubectl on PATH and
 // KUBECONFIG set to kubeconfig; it leaves Shell nil when no kubectl is
@@ -89,8 +113,15 @@ func (r *run) followFix(ctx context.Context, fix scenarios.FollowFix, name strin
 	defer os.RemoveAll(dir)
 	var ran []string
 	for _, step := range d.Next {
-		if !changesCluster(step.Command) {
+		if !changes(step.Command) {
 			continue
+		}
+		run := r.env.Shell
+		if azCommand(step.Command) {
+			if r.env.AzureCLI == nil {
+				return notFollowed{fmt.Sprintf("the doctor's fix for %s, %q, runs the Azure CLI, which does not reach the fake here (install azure-cli; on an existing cluster the suite does not reach the fake's proxy)", d.Cause.ID, step.Command)}
+			}
+			run = r.env.AzureCLI
 		}
 		command := step.Command
 		for _, m := range []struct {
@@ -116,7 +147,7 @@ func (r *run) followFix(ctx context.Context, fix scenarios.FollowFix, name strin
 		if m := unfilled.FindString(command); m != "" {
 			return fmt.Errorf("the doctor's fix for %s, %q, leaves %s for the operator to fill in", d.Cause.ID, step.Command, m)
 		}
-		out, err := r.env.Shell(ctx, command)
+		out, err := run(ctx, command)
 		if err != nil {
 			return fmt.Errorf("the doctor's fix for %s, %q, failed as printed: %w: %s", d.Cause.ID, step.Command, err, strings.TrimSpace(out))
 		}

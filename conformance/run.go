@@ -201,6 +201,11 @@ func (r *run) do(ctx context.Context) error {
 			r.injectedBefore = len(injected)
 		}
 		if err := r.act(ctx, st, ss.Name); err != nil {
+			var nf notFollowed
+			if errors.As(err, &nf) {
+				r.res.Fix = nf.Error()
+				break
+			}
 			return fmt.Errorf("step %d: %w", i+1, err)
 		}
 		if st.Expect != nil {

@@ -1,0 +1,90 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kvsync/kvsync/fakevault"
+	"github.com/kvsync/kvsync/fakevault/entra"
+)
+
+// azureCLI runs the Azure CLI (az) against the fake, as an operator of the
+// scenarios' tenant: through fakevault's CONNECT proxy, trusting its CA,
+// with a configuration directory of its own, signed in at first use with a
+// service principal the suite adds to the tenant.
+type azureCLI struct {
+	az  string
+	env []string
+
+	login     func() error
+	loginOnce sync.Once
+	loginErr  error
+}
+
+// setAzureCLI lets AzureCLI run az commands through the fake's proxy (at
+// proxyAddr, with its CA bundle in caFile); it leaves it nil when az is
+// not installed.
+func (e *Environment) setAzureCLI(dir, proxyAddr, caFile string) error {
+	az, err := exec.LookPath("az")
+	if err != nil {
+		return nil
+	}
+	operator := entra.Application{ClientID: uuid.NewString(), DisplayName: "kvsync-conformance-operator", ClientSecrets: []string{uuid.NewString()}}
+	operator.ObjectID = operator.ClientID
+	if err := e.World.AddApplication(operator); err != nil {
+		return fmt.Errorf("adding the Azure CLI's operator to tenant %s: %w", Tenant, err)
+	}
+	cli := &azureCLI{az: az, env: []string{"HTTPS_PROXY=http://" + proxyAddr, "REQUESTS_CA_BUNDLE=" + caFile,
+		"AZURE_CONFIG_DIR=" + filepath.Join(dir, "azure-cli"), "AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_ONLY_SHOW_ERRORS=true"}}
+	cli.login = func() error {
+		_, err := cli.run(context.Background(), fmt.Sprintf("az login --service-principal -u %s -p %s --tenant %s", operator.ClientID, operator.ClientSecrets[0], Tenant))
+		return err
+	}
+	e.AzureCLI = cli.command
+	return nil
+}
+
+// command signs in once, then runs the az command line.
+func (c *azureCLI) command(ctx context.Context, command string) (string, error) {
+	c.loginOnce.Do(func() { c.loginErr = c.login() })
+	if c.loginErr != nil {
+		return "", fmt.Errorf("az login: %w", c.loginErr)
+	}
+	return c.run(ctx, command)
+}
+
+func (c *azureCLI) run(ctx context.Context, command string) (string, error) {
+	cmd := exec.CommandContext(ctx, "sh", "-c", command)
+	cmd.Env = append(append(os.Environ(), c.env...), "PATH="+filepath.Dir(c.az)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// serveProxy serves fake's CONNECT proxy, its tunnels opened by dial, on a
+// local port for the life of the environment, and returns its address.
+func (e *Environment) serveProxy(fake *fakevault.Server, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (string, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: fake.ProxyHandlerVia(dial), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(lis) }()
+	e.stops = append(e.stops, srv.Close)
+	return lis.Addr().String(), nil
+}
+
+// azCommand reports whether a fix's command runs the Azure CLI.
+func azCommand(command string) bool { return strings.HasPrefix(command, "az ") }
