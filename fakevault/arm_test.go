@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/kvsync/kvsync/fakevault"
+	"github.com/kvsync/kvsync/fakevault/entra"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
 )
 
@@ -92,10 +94,67 @@ func TestAVaultsNetworkRulesWrittenThroughResourceManagerAreTheFirewallItsDataPl
 	}
 }
 
-// TestTheAzureCLISignsInAndAddsAVaultNetworkRule runs the Azure CLI (Debian's
-// azure-cli) against the fake through its proxy: the doctor's firewall fix,
-// `az keyvault network-rule add`, changes what the vault enforces.
-func TestTheAzureCLISignsInAndAddsAVaultNetworkRule(t *testing.T) {
+func TestRoleAssignmentsAndAccessPoliciesWrittenThroughResourceManagerAuthorizeTheDataPlane(t *testing.T) {
+	srv := newServer(t, fakevault.Options{})
+	rbac := createVault(t, srv, keyvault.VaultConfig{Name: "contoso"})
+	legacy := createVault(t, srv, keyvault.VaultConfig{Name: "legacy", UseAccessPolicies: true})
+	const oid = "00000000-0000-4000-8000-0000000000d1"
+	vaultPath := func(name string) string {
+		return "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/kvsync/providers/Microsoft.KeyVault/vaults/" + name
+	}
+
+	status, defs := armDo(t, srv, armAudience, http.MethodGet, vaultPath("contoso")+"/providers/Microsoft.Authorization/roleDefinitions?$filter=roleName%20eq%20%27Key%20Vault%20Secrets%20User%27&api-version=2022-04-01", "")
+	if want := `"name":"4633458b-17de-408a-b874-0445c86b69e6"`; status != 200 || !strings.Contains(mustJSON(t, defs), want) {
+		t.Fatalf("role definitions by name: %d %v, want %s", status, defs, want)
+	}
+	status, ra := armDo(t, srv, armAudience, http.MethodPut, vaultPath("contoso")+"/providers/Microsoft.Authorization/roleAssignments/5b1e0c1e-0000-4000-8000-000000000001?api-version=2022-04-01",
+		`{"properties":{"roleDefinitionId":"/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6","principalId":"`+oid+`","principalType":"ServicePrincipal"}}`)
+	if status != 201 || !slices.Contains(rbac.RoleAssignments(), keyvault.RoleAssignment{PrincipalID: oid, Role: keyvault.RoleSecretsUser}) {
+		t.Errorf("role assignment: %d %v; the vault's assignments: %+v", status, ra, rbac.RoleAssignments())
+	}
+
+	status, body := armDo(t, srv, armAudience, http.MethodPut, vaultPath("legacy")+"?api-version=2022-07-01",
+		`{"location":"eastus","properties":{"tenantId":"`+fakevault.DefaultTenantID+`","sku":{"family":"A","name":"standard"},"accessPolicies":[{"tenantId":"`+fakevault.DefaultTenantID+`","objectId":"`+oid+`","permissions":{"secrets":["get"],"keys":[],"certificates":[]}}]}}`)
+	if got := legacy.Config().AccessPolicies; status != 200 || len(got) != 1 || got[0].ObjectID != oid || !slices.Equal(got[0].Secrets, []string{"get"}) {
+		t.Errorf("access policies after PUT: %d %v; the vault's: %+v", status, body, got)
+	}
+	if status, body := armDo(t, srv, armAudience, http.MethodPatch, vaultPath("legacy")+"?api-version=2022-07-01", `{"properties":{"publicNetworkAccess":"Enabled"}}`); status != 200 || len(legacy.Config().AccessPolicies) != 1 {
+		t.Errorf("a PATCH that names no access policies: %d %v; the vault's: %+v, want them kept", status, body, legacy.Config().AccessPolicies)
+	}
+}
+
+func TestGraphResolvesAClientIDToItsServicePrincipalInTheCallersTenant(t *testing.T) {
+	srv := newServer(t, fakevault.Options{})
+	must(t, srv.Entra().AddApplication(fakevault.DefaultTenantID, entra.Application{ClientID: "00000000-0000-4000-8000-0000000000c1", ObjectID: "00000000-0000-4000-8000-0000000000d1"}))
+	token, err := srv.Entra().IssueAccessToken(fakevault.DefaultTenantID, fakevault.DefaultClientID, "https://graph.microsoft.com")
+	must(t, err)
+	get := func(filter string) string {
+		req, err := http.NewRequest(http.MethodGet, "https://graph.microsoft.com/v1.0/servicePrincipals?$filter="+url.QueryEscape(filter), nil)
+		must(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := (&http.Client{Transport: srv.Transport()}).Do(req)
+		must(t, err)
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		must(t, err)
+		return resp.Status + " " + string(raw)
+	}
+	for _, filter := range []string{"servicePrincipalNames/any(c:c eq '00000000-0000-4000-8000-0000000000c1')", "appId eq '00000000-0000-4000-8000-0000000000c1'"} {
+		if got := get(filter); !strings.HasPrefix(got, "200") || !strings.Contains(got, `"id":"00000000-0000-4000-8000-0000000000d1"`) {
+			t.Errorf("%s: %s, want the service principal's object ID", filter, got)
+		}
+	}
+	if got := get("appId eq '00000000-0000-4000-8000-0000000000ff'"); !strings.Contains(got, `"value":[]`) {
+		t.Errorf("an unknown client ID: %s, want no service principal", got)
+	}
+}
+
+// TestTheAzureCLISignsInAndMakesTheDoctorsFirewallAndAccessPolicyFixes runs
+// the Azure CLI (Debian's azure-cli) against the fake through its proxy: the
+// doctor's firewall fix,
+// `az keyvault network-rule add`, and its access-policy fix, `az keyvault
+// set-policy --spn`, change what the vault enforces.
+func TestTheAzureCLISignsInAndMakesTheDoctorsFirewallAndAccessPolicyFixes(t *testing.T) {
 	az, err := exec.LookPath("az")
 	if err != nil {
 		t.Skip("the Azure CLI (az) is not installed: apt-get install azure-cli")
@@ -124,6 +183,15 @@ func TestTheAzureCLISignsInAndAddsAVaultNetworkRule(t *testing.T) {
 	}
 	if out := run("keyvault", "network-rule", "list", "--name", "contoso-kv", "-o", "json"); !strings.Contains(out, `"203.0.113.7/32"`) {
 		t.Errorf("az keyvault network-rule list:\n%s", out)
+	}
+
+	// The access-policy fix: az resolves the client ID through Graph and
+	// writes the vault's policies through Resource Manager.
+	legacy := createVault(t, srv, keyvault.VaultConfig{Name: "legacy-kv", UseAccessPolicies: true})
+	must(t, srv.Entra().AddApplication(fakevault.DefaultTenantID, entra.Application{ClientID: "00000000-0000-4000-8000-0000000000c1", ObjectID: "00000000-0000-4000-8000-0000000000d1"}))
+	run("keyvault", "set-policy", "--name", "legacy-kv", "--spn", "00000000-0000-4000-8000-0000000000c1", "--secret-permissions", "get")
+	if got := legacy.Config().AccessPolicies; len(got) != 1 || got[0].ObjectID != "00000000-0000-4000-8000-0000000000d1" || !slices.Equal(got[0].Secrets, []string{"get"}) {
+		t.Errorf("after az keyvault set-policy: %+v, want get on secrets for the service principal", got)
 	}
 }
 

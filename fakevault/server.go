@@ -37,6 +37,7 @@ import (
 
 	"github.com/kvsync/kvsync/fakevault/arm"
 	"github.com/kvsync/kvsync/fakevault/entra"
+	"github.com/kvsync/kvsync/fakevault/graph"
 	"github.com/kvsync/kvsync/fakevault/journal"
 	"github.com/kvsync/kvsync/fakevault/keyvault"
 	"github.com/kvsync/kvsync/fakevault/pki"
@@ -91,6 +92,7 @@ type Server struct {
 	entra   *entra.Authority
 	vaults  *keyvault.Service
 	arm     *arm.Service
+	graph   *graph.Service
 	journal *journal.Journal
 
 	listener net.Listener
@@ -126,7 +128,7 @@ func NewServer(opts Options) (*Server, error) {
 		}
 	}
 	leaf, err := ca.Issue(pki.LeafOptions{
-		DNSNames: []string{LoginHost, "*." + VaultDomain, arm.Host, "localhost"},
+		DNSNames: []string{LoginHost, "*." + VaultDomain, arm.Host, graph.Host, "localhost"},
 		IPs:      []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	})
 	if err != nil {
@@ -145,6 +147,10 @@ func NewServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	directory, err := graph.New(graph.Options{Verifier: tokenVerifier{authority}, Directory: authority})
+	if err != nil {
+		return nil, err
+	}
 	if err := authority.AddTenant(DefaultTenantID); err != nil {
 		return nil, err
 	}
@@ -158,7 +164,7 @@ func NewServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", opts.Addr, err)
 	}
-	s := &Server{ca: ca, entra: authority, vaults: vaults, arm: resources, journal: j, listener: lis, served: make(chan error, 1), conns: map[net.Conn]struct{}{}}
+	s := &Server{ca: ca, entra: authority, vaults: vaults, arm: resources, graph: directory, journal: j, listener: lis, served: make(chan error, 1), conns: map[net.Conn]struct{}{}}
 	h := s.Handler()
 	s.handler.Store(&h)
 	s.http = &http.Server{
@@ -176,7 +182,7 @@ func NewServer(opts Options) (*Server, error) {
 // Handler routes a request by its Host to Entra ID, to a vault or to
 // Resource Manager. Any other host gets 421 Misdirected Request.
 func (s *Server) Handler() http.Handler {
-	login, vault, resources := s.entra.Handler(), s.vaults.Handler(), s.arm.Handler()
+	login, vault, resources, directory := s.entra.Handler(), s.vaults.Handler(), s.arm.Handler(), s.graph.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := hostOnly(r.Host)
 		switch {
@@ -184,6 +190,8 @@ func (s *Server) Handler() http.Handler {
 			login.ServeHTTP(w, r)
 		case host == arm.Host:
 			resources.ServeHTTP(w, r)
+		case host == graph.Host:
+			directory.ServeHTTP(w, r)
 		case strings.HasSuffix(host, "."+VaultDomain):
 			vault.ServeHTTP(w, r)
 		default:
@@ -237,7 +245,7 @@ func (s *Server) CreateVault(cfg keyvault.VaultConfig) (*keyvault.Vault, error) 
 }
 
 // DialContext connects to the server for the names it serves, on port 443:
-// login.microsoftonline.com, management.azure.com and
+// login.microsoftonline.com, management.azure.com, graph.microsoft.com and
 // <vault>.vault.azure.net of an existing vault.
 // Any other name fails as a DNS lookup of a name that does not exist does;
 // another port is refused. It is the seam clients are given in place of the
@@ -258,10 +266,10 @@ func (s *Server) DialContext(ctx context.Context, network, addr string) (net.Con
 }
 
 // Serves reports whether host resolves to the server: the login host,
-// Resource Manager's, or the host of an existing vault.
+// Resource Manager's, Graph's, or the host of an existing vault.
 func (s *Server) Serves(host string) bool {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if host == LoginHost || host == arm.Host {
+	if host == LoginHost || host == arm.Host || host == graph.Host {
 		return true
 	}
 	return s.vaults.Resolves(host)

@@ -1,21 +1,27 @@
 // Package arm is a fake of the Azure Resource Manager endpoints that the
-// Azure CLI uses to sign in and to manage a key vault's network rules:
+// Azure CLI uses to sign in and to manage a key vault's network rules and
+// role assignments:
 // subscriptions, tenants, and Microsoft.KeyVault/vaults (list, get, and
 // create-or-update of the firewall and public network access). It serves
 // the vaults of a keyvault.Service as ARM resources, so `az keyvault
 // network-rule add` changes the firewall the vault's data plane enforces.
 //
+// Role assignments of the built-in Key Vault roles on a vault (`az role
+// assignment create --scope <vault ID>`) become the vault's RBAC.
+//
 // What it does not emulate: other resource types, resource groups as
 // resources, ARM's own authorization (any identity of a vault's tenant may
-// manage it), access policies and role assignments through ARM, and
-// long-running operations (every write completes at once, 200).
+// manage it), access policies, role assignments at other scopes or of other
+// roles, and long-running operations (every write completes at once).
 package arm
 
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -195,13 +201,28 @@ func (s *Service) serveSubscription(w http.ResponseWriter, r *http.Request, p ke
 		writeJSON(w, http.StatusOK, list(out))
 	case len(rest) == 6 && is(0, "resourceGroups") && is(2, "providers") && is(3, "Microsoft.KeyVault") && is(4, "vaults"):
 		s.serveVault(w, r, p, sub, rest[1], rest[5])
+	case len(rest) >= 9 && is(0, "resourceGroups") && is(2, "providers") && is(3, "Microsoft.KeyVault") && is(4, "vaults") &&
+		is(6, "providers") && is(7, "Microsoft.Authorization"):
+		v, ok := s.vault(w, p, sub, rest[1], rest[5])
+		if !ok {
+			return
+		}
+		scope := "/subscriptions/" + sub + "/" + strings.Join(rest[:6], "/")
+		switch {
+		case len(rest) == 9 && is(8, "roleDefinitions") && r.Method == http.MethodGet:
+			s.listRoleDefinitions(w, r, sub)
+		case len(rest) == 10 && is(8, "roleAssignments") && r.Method == http.MethodPut:
+			s.assignRole(w, r, v, scope, rest[9])
+		default:
+			writeError(w, http.StatusNotImplemented, "NotImplemented", "%s %s is not emulated by the fake Resource Manager.", r.Method, r.URL.Path)
+		}
 	default:
 		writeError(w, http.StatusNotFound, "NotFound", "No route for %s %s.", r.Method, r.URL.Path)
 	}
 }
 
-// serveVault serves one Microsoft.KeyVault/vaults resource.
-func (s *Service) serveVault(w http.ResponseWriter, r *http.Request, p keyvault.Principal, sub, group, name string) {
+// vault finds the vault of p's tenant at sub/group/name, or answers 404.
+func (s *Service) vault(w http.ResponseWriter, p keyvault.Principal, sub, group, name string) (*keyvault.Vault, bool) {
 	v, ok := s.opts.Vaults.Vault(name)
 	if ok {
 		c := v.Config()
@@ -209,6 +230,14 @@ func (s *Service) serveVault(w http.ResponseWriter, r *http.Request, p keyvault.
 	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "ResourceNotFound", "The Resource 'Microsoft.KeyVault/vaults/%s' under resource group '%s' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix", name, group)
+	}
+	return v, ok
+}
+
+// serveVault serves one Microsoft.KeyVault/vaults resource.
+func (s *Service) serveVault(w http.ResponseWriter, r *http.Request, p keyvault.Principal, sub, group, name string) {
+	v, ok := s.vault(w, p, sub, group, name)
+	if !ok {
 		return
 	}
 	switch r.Method {
@@ -216,10 +245,19 @@ func (s *Service) serveVault(w http.ResponseWriter, r *http.Request, p keyvault.
 		writeJSON(w, http.StatusOK, vaultResource(v))
 	case http.MethodPut, http.MethodPatch:
 		var body vaultJSON
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err == nil {
+			err = json.Unmarshal(raw, &body)
+		}
+		if err != nil {
 			writeError(w, http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v", err)
 			return
 		}
+		body.raw = raw
+		var given struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		}
+		_ = json.Unmarshal(body.raw, &given)
 		rules, err := networkRules(v.Config().Network, body.Properties, r.Method == http.MethodPut)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "BadRequest", "%v", err)
@@ -228,6 +266,14 @@ func (s *Service) serveVault(w http.ResponseWriter, r *http.Request, p keyvault.
 		if err := v.SetNetworkRules(rules); err != nil {
 			writeError(w, http.StatusBadRequest, "BadRequest", "%v", err)
 			return
+		}
+		// A PUT replaces the access policies; a PATCH only when it names
+		// them.
+		if _, named := given.Properties["accessPolicies"]; named || r.Method == http.MethodPut {
+			if err := v.SetAccessPolicies(accessPolicies(body.Properties.AccessPolicies)); err != nil {
+				writeError(w, http.StatusBadRequest, "BadRequest", "%v", err)
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, vaultResource(v))
 	default:
@@ -248,20 +294,34 @@ type resourceJSON struct {
 type vaultJSON struct {
 	resourceJSON
 	Properties vaultProperties `json:"properties"`
+	// raw is the request body a vault was decoded from.
+	raw []byte
 }
 
 type vaultProperties struct {
-	TenantID                string       `json:"tenantId,omitempty"`
-	VaultURI                string       `json:"vaultUri,omitempty"`
-	Sku                     *skuJSON     `json:"sku,omitempty"`
-	AccessPolicies          []any        `json:"accessPolicies"`
-	EnableRbacAuthorization *bool        `json:"enableRbacAuthorization,omitempty"`
-	EnableSoftDelete        *bool        `json:"enableSoftDelete,omitempty"`
-	EnablePurgeProtection   *bool        `json:"enablePurgeProtection,omitempty"`
-	SoftDeleteRetentionDays int          `json:"softDeleteRetentionInDays,omitempty"`
-	NetworkAcls             *networkAcls `json:"networkAcls,omitempty"`
-	PublicNetworkAccess     string       `json:"publicNetworkAccess,omitempty"`
-	ProvisioningState       string       `json:"provisioningState,omitempty"`
+	TenantID                string         `json:"tenantId,omitempty"`
+	VaultURI                string         `json:"vaultUri,omitempty"`
+	Sku                     *skuJSON       `json:"sku,omitempty"`
+	AccessPolicies          []accessPolicy `json:"accessPolicies"`
+	EnableRbacAuthorization *bool          `json:"enableRbacAuthorization,omitempty"`
+	EnableSoftDelete        *bool          `json:"enableSoftDelete,omitempty"`
+	EnablePurgeProtection   *bool          `json:"enablePurgeProtection,omitempty"`
+	SoftDeleteRetentionDays int            `json:"softDeleteRetentionInDays,omitempty"`
+	NetworkAcls             *networkAcls   `json:"networkAcls,omitempty"`
+	PublicNetworkAccess     string         `json:"publicNetworkAccess,omitempty"`
+	ProvisioningState       string         `json:"provisioningState,omitempty"`
+}
+
+// accessPolicy is an access policy entry of a vault.
+type accessPolicy struct {
+	TenantID    string `json:"tenantId"`
+	ObjectID    string `json:"objectId"`
+	Permissions struct {
+		Keys         []string `json:"keys"`
+		Secrets      []string `json:"secrets"`
+		Certificates []string `json:"certificates"`
+		Storage      []string `json:"storage,omitempty"`
+	} `json:"permissions"`
 }
 
 type skuJSON struct {
@@ -303,7 +363,7 @@ func vaultResource(v *keyvault.Vault) vaultJSON {
 	return vaultJSON{
 		resourceJSON: resourceJSON{ID: id, Name: c.Name, Type: "Microsoft.KeyVault/vaults", Location: c.Location, Tags: map[string]string{}},
 		Properties: vaultProperties{TenantID: c.TenantID, VaultURI: v.URL(), Sku: &skuJSON{Family: "A", Name: "standard"},
-			AccessPolicies: []any{}, EnableRbacAuthorization: &rbac, EnableSoftDelete: &softDelete, EnablePurgeProtection: &purge,
+			AccessPolicies: armAccessPolicies(c), EnableRbacAuthorization: &rbac, EnableSoftDelete: &softDelete, EnablePurgeProtection: &purge,
 			SoftDeleteRetentionDays: retention, NetworkAcls: acls, PublicNetworkAccess: public, ProvisioningState: "Succeeded"},
 	}
 }
@@ -354,4 +414,100 @@ func parseRule(s string) (netip.Prefix, error) {
 		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
 	return netip.Prefix{}, fmt.Errorf("networkAcls.ipRules value %q is not an IP address or CIDR", s)
+}
+
+// roleFilter is the $filter the Azure CLI sends for a role by name.
+var roleFilter = regexp.MustCompile(`^roleName eq '([^']+)'$`)
+
+// roleDefinitionJSON is a built-in role definition.
+type roleDefinitionJSON struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Type       string `json:"type"`
+	Properties struct {
+		RoleName         string   `json:"roleName"`
+		Type             string   `json:"type"`
+		AssignableScopes []string `json:"assignableScopes"`
+	} `json:"properties"`
+}
+
+// listRoleDefinitions answers the built-in Key Vault role a roleName
+// filter names (none when it names another role).
+func (s *Service) listRoleDefinitions(w http.ResponseWriter, r *http.Request, sub string) {
+	var out []roleDefinitionJSON
+	if m := roleFilter.FindStringSubmatch(r.URL.Query().Get("$filter")); m != nil {
+		if name, id, ok := keyvault.BuiltInRole(m[1]); ok {
+			d := roleDefinitionJSON{ID: "/subscriptions/" + sub + "/providers/Microsoft.Authorization/roleDefinitions/" + id, Name: id,
+				Type: "Microsoft.Authorization/roleDefinitions"}
+			d.Properties.RoleName, d.Properties.Type, d.Properties.AssignableScopes = name, "BuiltInRole", []string{"/"}
+			out = append(out, d)
+		}
+	}
+	writeJSON(w, http.StatusOK, list(out))
+}
+
+// roleAssignmentJSON is a role assignment.
+type roleAssignmentJSON struct {
+	ID         string `json:"id,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Type       string `json:"type,omitempty"`
+	Properties struct {
+		RoleDefinitionID string `json:"roleDefinitionId"`
+		PrincipalID      string `json:"principalId"`
+		PrincipalType    string `json:"principalType,omitempty"`
+		Scope            string `json:"scope,omitempty"`
+	} `json:"properties"`
+}
+
+// assignRole creates a role assignment on vault v: a built-in Key Vault
+// role for a principal, which the data plane enforces from the next
+// request.
+func (s *Service) assignRole(w http.ResponseWriter, r *http.Request, v *keyvault.Vault, scope, name string) {
+	var body roleAssignmentJSON
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v", err)
+		return
+	}
+	defID := body.Properties.RoleDefinitionID
+	role, _, ok := keyvault.BuiltInRole(defID[strings.LastIndex(defID, "/")+1:])
+	if !ok {
+		writeError(w, http.StatusBadRequest, "RoleDefinitionDoesNotExist", "The specified role definition with ID '%s' does not exist (the fake knows the built-in Key Vault roles).", defID)
+		return
+	}
+	if err := v.AssignRole(keyvault.RoleAssignment{PrincipalID: body.Properties.PrincipalID, Role: role}); err != nil {
+		writeError(w, http.StatusBadRequest, "InvalidPrincipalId", "%v", err)
+		return
+	}
+	body.ID, body.Name, body.Type = scope+"/providers/Microsoft.Authorization/roleAssignments/"+name, name, "Microsoft.Authorization/roleAssignments"
+	body.Properties.Scope = scope
+	writeJSON(w, http.StatusCreated, body)
+}
+
+// armAccessPolicies are c's access policies as ARM shows them.
+func armAccessPolicies(c keyvault.VaultConfig) []accessPolicy {
+	out := []accessPolicy{}
+	for _, ap := range c.AccessPolicies {
+		var a accessPolicy
+		a.TenantID, a.ObjectID = c.TenantID, ap.ObjectID
+		a.Permissions.Keys, a.Permissions.Secrets, a.Permissions.Certificates = nonNil(ap.Keys), nonNil(ap.Secrets), nonNil(ap.Certificates)
+		out = append(out, a)
+	}
+	return out
+}
+
+// accessPolicies are ARM's access policies as the vault keeps them.
+func accessPolicies(in []accessPolicy) []keyvault.AccessPolicy {
+	out := make([]keyvault.AccessPolicy, 0, len(in))
+	for _, a := range in {
+		out = append(out, keyvault.AccessPolicy{ObjectID: a.ObjectID, Secrets: a.Permissions.Secrets, Keys: a.Permissions.Keys,
+			Certificates: a.Permissions.Certificates})
+	}
+	return out
+}
+
+func nonNil(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
 }

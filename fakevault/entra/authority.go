@@ -349,6 +349,17 @@ func (a *Authority) TrustIssuerJWKS(issuer string, jwks []byte) error {
 func (a *Authority) Handler() http.Handler { return http.HandlerFunc(a.serveHTTP) }
 
 // lookup returns the tenant and, if clientID is not empty, the application.
+// Application returns the application of clientID in the tenant, without
+// its secrets.
+func (a *Authority) Application(tenantID, clientID string) (Application, bool) {
+	_, app := a.lookup(tenantID, clientID)
+	if app == nil {
+		return Application{}, false
+	}
+	app.ClientSecrets = nil
+	return *app, true
+}
+
 func (a *Authority) lookup(tenantID, clientID string) (*tenant, *Application) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()

@@ -124,6 +124,13 @@ var builtInRoles = []builtInRole{
 		"Microsoft.KeyVault/vaults/secrets/readMetadata/action"}},
 }
 
+// BuiltInRole returns the name and role definition GUID of the built-in Key
+// Vault role named, or identified, by nameOrID.
+func BuiltInRole(nameOrID string) (name, id string, ok bool) {
+	r, ok := lookupRole(nameOrID)
+	return r.name, r.id, ok
+}
+
 func lookupRole(nameOrID string) (builtInRole, bool) {
 	for _, r := range builtInRoles {
 		if strings.EqualFold(r.name, nameOrID) || strings.EqualFold(r.id, nameOrID) {

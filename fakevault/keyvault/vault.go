@@ -195,6 +195,19 @@ func (v *Vault) SetAccessPolicy(ap AccessPolicy) error {
 	return nil
 }
 
+// SetAccessPolicies replaces the vault's access policies.
+func (v *Vault) SetAccessPolicies(aps []AccessPolicy) error {
+	for _, ap := range aps {
+		if err := validateAccessPolicy(ap); err != nil {
+			return fmt.Errorf("vault %q: %w", v.cfg.Name, err)
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.cfg.AccessPolicies = slices.Clone(aps)
+	return nil
+}
+
 // SetNetworkRules replaces the vault's network rules.
 func (v *Vault) SetNetworkRules(n NetworkRules) error {
 	for _, p := range append(slices.Clone(n.AllowedNetworks), n.PrivateEndpointNetworks...) {
