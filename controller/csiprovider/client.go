@@ -159,7 +159,7 @@ func (c *Client) Mount(ctx context.Context, provider string, req MountRequest) (
 	if st, ok := status.FromError(err); ok && st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max") {
 		return nil, fmt.Errorf("provider %q mount: %w (%d bytes): %w", provider, ErrResponseTooLarge, c.opts.MaxResponseBytes, err)
 	}
-	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if err != nil && deadlinePassed(ctx, err) {
 		// The provider's own message, if any, never arrived: say what the
 		// deadline means instead of "context deadline exceeded".
 		err = status.Errorf(codes.DeadlineExceeded, "provider %q did not answer within the Mount deadline of %s: the vault or the network path to it "+
@@ -242,4 +242,16 @@ func (c *Client) Close() error {
 		delete(c.conns, name)
 	}
 	return errors.Join(errs...)
+}
+
+// deadlinePassed reports whether a Mount failed because ctx's deadline
+// passed. The provider may see its copy of the deadline pass and answer
+// DeadlineExceeded before the timer of ctx has fired here, so the clock
+// decides too.
+func deadlinePassed(ctx context.Context, err error) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && status.Code(err) == codes.DeadlineExceeded && !time.Now().Before(d)
 }
