@@ -11,7 +11,9 @@ import (
 )
 
 func TestALookupFailureIsADNSFailureWhetherTheProviderOrItsHTTPSProxyResolved(t *testing.T) {
-	get := func(err error) error { return &url.Error{Op: "Get", URL: "https://kv.vault.azure.net/secrets/db", Err: err} }
+	get := func(err error) error {
+		return &url.Error{Op: "Get", URL: "https://kv.vault.azure.net/secrets/db", Err: err}
+	}
 	for _, tt := range []struct {
 		name string
 		err  error
