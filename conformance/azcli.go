@@ -26,38 +26,40 @@ import (
 type azureCLI struct {
 	az  string
 	env []string
+	// login is the az login command line of the operator.
+	login string
 
-	login     func() error
 	loginOnce sync.Once
 	loginErr  error
 }
 
-// setAzureCLI lets AzureCLI run az commands through the fake's proxy (at
-// proxyAddr, with its CA bundle in caFile); it leaves it nil when az is
-// not installed.
-func (e *Environment) setAzureCLI(dir, proxyAddr, caFile string) error {
+// setAzureCLI lets AzureCLI run az commands through the fake's proxy, which
+// fakeProxy makes reachable (its address, and its CA bundle's file); it
+// leaves AzureCLI nil, and starts nothing, when az is not installed.
+func (e *Environment) setAzureCLI(dir string, fakeProxy func() (addr, caFile string, err error)) error {
 	az, err := exec.LookPath("az")
 	if err != nil {
 		return nil
+	}
+	proxy, caFile, err := fakeProxy()
+	if err != nil {
+		return err
 	}
 	operator := entra.Application{ClientID: uuid.NewString(), DisplayName: "kvsync-conformance-operator", ClientSecrets: []string{uuid.NewString()}}
 	operator.ObjectID = operator.ClientID
 	if err := e.World.AddApplication(operator); err != nil {
 		return fmt.Errorf("adding the Azure CLI's operator to tenant %s: %w", Tenant, err)
 	}
-	cli := &azureCLI{az: az, env: []string{"HTTPS_PROXY=http://" + proxyAddr, "REQUESTS_CA_BUNDLE=" + caFile,
-		"AZURE_CONFIG_DIR=" + filepath.Join(dir, "azure-cli"), "AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_ONLY_SHOW_ERRORS=true"}}
-	cli.login = func() error {
-		_, err := cli.run(context.Background(), fmt.Sprintf("az login --service-principal -u %s -p %s --tenant %s", operator.ClientID, operator.ClientSecrets[0], Tenant))
-		return err
-	}
+	cli := &azureCLI{az: az, env: []string{"HTTPS_PROXY=http://" + proxy, "REQUESTS_CA_BUNDLE=" + caFile,
+		"AZURE_CONFIG_DIR=" + filepath.Join(dir, "azure-cli"), "AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_ONLY_SHOW_ERRORS=true"},
+		login: fmt.Sprintf("az login --service-principal -u %s -p %s --tenant %s", operator.ClientID, operator.ClientSecrets[0], Tenant)}
 	e.AzureCLI = cli.command
 	return nil
 }
 
 // command signs in once, then runs the az command line.
 func (c *azureCLI) command(ctx context.Context, command string) (string, error) {
-	c.loginOnce.Do(func() { c.loginErr = c.login() })
+	c.loginOnce.Do(func() { _, c.loginErr = c.run(context.Background(), c.login) })
 	if c.loginErr != nil {
 		return "", fmt.Errorf("az login: %w", c.loginErr)
 	}

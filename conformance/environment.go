@@ -206,20 +206,19 @@ func (e *Environment) startFake(ctx context.Context, cfg *rest.Config, tokenLife
 	return fake.Entra().TrustIssuerJWKS(iss, jwks)
 }
 
-// startAzureCLI serves the in-process fake's CONNECT proxy, its tunnels
-// through the fault injector as the provider's connections go, for the
-// Azure CLI.
+// startAzureCLI sets the Azure CLI up with the in-process fake's CONNECT
+// proxy, its tunnels through the fault injector as the provider's
+// connections go.
 func (e *Environment) startAzureCLI(dir string) error {
-	w := e.World.(inProcess)
-	proxy, err := e.serveProxy(w.fake, w.inj.Dialer(w.fake.DialContext))
-	if err != nil {
-		return err
-	}
-	caFile := filepath.Join(dir, "fakevault-ca.pem")
-	if err := os.WriteFile(caFile, w.fake.CAPEM(), 0o644); err != nil {
-		return err
-	}
-	return e.setAzureCLI(dir, proxy, caFile)
+	return e.setAzureCLI(dir, func() (string, string, error) {
+		w := e.World.(inProcess)
+		proxy, err := e.serveProxy(w.fake, w.inj.Dialer(w.fake.DialContext))
+		if err != nil {
+			return "", "", err
+		}
+		caFile := filepath.Join(dir, "fakevault-ca.pem")
+		return proxy, caFile, os.WriteFile(caFile, w.fake.CAPEM(), 0o644)
+	})
 }
 
 // startDoctor sets Doctor up with the provider's view of the network: a

@@ -92,7 +92,7 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	if err != nil {
 		return nil, err
 	}
-	if err := e.setAzureCLI(dir, fake.proxy, fake.caFile); err != nil {
+	if err := e.setAzureCLI(dir, func() (string, string, error) { return fake.proxy, fake.caFile, nil }); err != nil {
 		return nil, err
 	}
 	sockets := filepath.Join(dir, "sockets")

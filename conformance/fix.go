@@ -96,11 +96,17 @@ func (e *Environment) followable() string {
 
 // followFix asks the doctor (what it reads from the cluster alone) for the
 // next steps and follows them as an operator pasting them into a shell:
-// every kubectl command that changes the cluster runs as printed, with the
-// operator's manifests written from the scenario (the SecretSync with the
-// step's edits). A step that leaves anything else to fill in, or a command
-// that fails, fails the step.
+// every kubectl command that changes the cluster, and every Azure CLI
+// command that changes Azure, runs as printed, with the operator's
+// manifests written from the scenario (the SecretSync with the step's
+// edits). A step that leaves anything else to fill in, or a command that
+// fails, fails the step; a fix the environment cannot follow (see
+// followable, and AzureCLI) is a notFollowed error, which ends the scenario
+// there.
 func (r *run) followFix(ctx context.Context, fix scenarios.FollowFix, name string) error {
+	if why := r.env.followable(); why != "" {
+		return notFollowed{why}
+	}
 	f, err := troubleshoot.Gather(ctx, troubleshoot.GatherOptions{Client: r.env.Client}, r.ns, name)
 	if err != nil {
 		return fmt.Errorf("kubectl kvsync doctor: %w", err)

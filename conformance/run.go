@@ -175,12 +175,6 @@ func (r *run) do(ctx context.Context) error {
 	}
 	var before *corev1.Secret
 	for i, st := range r.s.Steps {
-		if st.FollowFix != nil {
-			if why := r.env.followable(); why != "" {
-				r.res.Fix = "not followed: " + why
-				break
-			}
-		}
 		// What a step's expectation checks (conditions, the Secret, the
 		// journal, the faults that fired) is what happened since the step
 		// after the last one with an expectation began: a step without one

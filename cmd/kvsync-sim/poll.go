@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -97,24 +98,17 @@ func poll(ctx context.Context, st state, c client.Client, only *client.ObjectKey
 		fmt.Fprintln(out, "No SecretSync exists: kubectl apply -f examples/ creates some.")
 		return nil
 	}
-	pid, err := controllerPID(st.PID)
+	checks := 0
+	err := restart(ctx, st.PID, "kvsync-controller", func() bool {
+		n, err := syncChecks(st.ControllerMetrics)
+		checks = n
+		return err == nil && checks >= len(list.Items)
+	})
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("the controller did not check every SecretSync in time (%d of %d): see the sim's components.log", checks, len(list.Items))
+	}
 	if err != nil {
 		return err
-	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		return fmt.Errorf("restarting the controller (pid %d): %w", pid, err)
-	}
-	for {
-		_, err := os.Stat("/proc/" + strconv.Itoa(pid))
-		checks, merr := syncChecks(st.ControllerMetrics)
-		if os.IsNotExist(err) && merr == nil && checks >= len(list.Items) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the controller did not check every SecretSync in time (%d of %d): see the sim's components.log", checks, len(list.Items))
-		case <-time.After(200 * time.Millisecond):
-		}
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAMESPACE\tNAME\tCONDITION\tSTATUS\tREASON\tMESSAGE")
@@ -175,10 +169,6 @@ func children(ppid int) ([]child, error) {
 	return out, nil
 }
 
-// controllerPID finds the kvsync-controller process the sim (pid sim)
-// runs.
-func controllerPID(sim int) (int, error) { return componentPID(sim, "kvsync-controller") }
-
 // componentPID finds the process of binary name the sim (pid sim) runs.
 func componentPID(sim int, name string) (int, error) {
 	procs, err := children(sim)
@@ -193,35 +183,47 @@ func componentPID(sim int, name string) (int, error) {
 	return 0, fmt.Errorf("the sim (pid %d) runs no %s: see its components.log", sim, name)
 }
 
-// restartProvider stops the provider with SIGTERM, as a rollout of its pod
-// does, and waits until the sim has started it again and it answers on its
-// socket (its /healthz asks it for its Version there).
-func restartProvider(ctx context.Context, st state) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	pid, err := componentPID(st.PID, "kvsync-provider")
+// restart stops the sim's process of binary name with SIGTERM, as a rolling
+// update of its pod does, and waits until that instance is gone and ready
+// (polled) holds for the one the sim starts in its place; it returns ctx's
+// error when ctx ends first.
+func restart(ctx context.Context, sim int, name string, ready func() bool) error {
+	pid, err := componentPID(sim, name)
 	if err != nil {
 		return err
 	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		return fmt.Errorf("restarting the provider (pid %d): %w", pid, err)
+		return fmt.Errorf("restarting %s (pid %d): %w", name, pid, err)
 	}
 	for {
-		_, gone := os.Stat("/proc/" + strconv.Itoa(pid))
-		if os.IsNotExist(gone) {
-			if resp, err := http.Get(st.ProviderHealth); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return nil
-				}
-			}
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) && ready() {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the provider did not answer again within a minute of its restart: see the sim's components.log")
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// restartProvider restarts the provider and waits until it answers on its
+// socket again (its /healthz asks it for its Version there).
+func restartProvider(ctx context.Context, st state) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err := restart(ctx, st.PID, "kvsync-provider", func() bool {
+		resp, err := http.Get(st.ProviderHealth)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("the provider did not answer again within a minute of its restart: see the sim's components.log")
+	}
+	return err
 }
 
 // syncChecks sums kvsync_sync_total, the checks the controller made since

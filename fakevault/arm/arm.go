@@ -245,35 +245,27 @@ func (s *Service) serveVault(w http.ResponseWriter, r *http.Request, p keyvault.
 		writeJSON(w, http.StatusOK, vaultResource(v))
 	case http.MethodPut, http.MethodPatch:
 		var body vaultJSON
-		raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err == nil {
-			err = json.Unmarshal(raw, &body)
-		}
-		if err != nil {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil {
 			writeError(w, http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: %v", err)
 			return
 		}
-		body.raw = raw
-		var given struct {
-			Properties map[string]json.RawMessage `json:"properties"`
-		}
-		_ = json.Unmarshal(body.raw, &given)
-		rules, err := networkRules(v.Config().Network, body.Properties, r.Method == http.MethodPut)
+		replace := r.Method == http.MethodPut
+		rules, err := networkRules(v.Config().Network, body.Properties, replace)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "BadRequest", "%v", err)
-			return
-		}
-		if err := v.SetNetworkRules(rules); err != nil {
 			writeError(w, http.StatusBadRequest, "BadRequest", "%v", err)
 			return
 		}
 		// A PUT replaces the access policies; a PATCH only when it names
-		// them.
-		if _, named := given.Properties["accessPolicies"]; named || r.Method == http.MethodPut {
-			if err := v.SetAccessPolicies(accessPolicies(body.Properties.AccessPolicies)); err != nil {
+		// them. They are validated before anything is written.
+		if aps := body.Properties.AccessPolicies; aps != nil || replace {
+			if err := v.SetAccessPolicies(accessPolicies(aps)); err != nil {
 				writeError(w, http.StatusBadRequest, "BadRequest", "%v", err)
 				return
 			}
+		}
+		if err := v.SetNetworkRules(rules); err != nil {
+			writeError(w, http.StatusBadRequest, "BadRequest", "%v", err)
+			return
 		}
 		writeJSON(w, http.StatusOK, vaultResource(v))
 	default:
@@ -294,22 +286,20 @@ type resourceJSON struct {
 type vaultJSON struct {
 	resourceJSON
 	Properties vaultProperties `json:"properties"`
-	// raw is the request body a vault was decoded from.
-	raw []byte
 }
 
 type vaultProperties struct {
-	TenantID                string         `json:"tenantId,omitempty"`
-	VaultURI                string         `json:"vaultUri,omitempty"`
-	Sku                     *skuJSON       `json:"sku,omitempty"`
-	AccessPolicies          []accessPolicy `json:"accessPolicies"`
-	EnableRbacAuthorization *bool          `json:"enableRbacAuthorization,omitempty"`
-	EnableSoftDelete        *bool          `json:"enableSoftDelete,omitempty"`
-	EnablePurgeProtection   *bool          `json:"enablePurgeProtection,omitempty"`
-	SoftDeleteRetentionDays int            `json:"softDeleteRetentionInDays,omitempty"`
-	NetworkAcls             *networkAcls   `json:"networkAcls,omitempty"`
-	PublicNetworkAccess     string         `json:"publicNetworkAccess,omitempty"`
-	ProvisioningState       string         `json:"provisioningState,omitempty"`
+	TenantID                string          `json:"tenantId,omitempty"`
+	VaultURI                string          `json:"vaultUri,omitempty"`
+	Sku                     *skuJSON        `json:"sku,omitempty"`
+	AccessPolicies          *[]accessPolicy `json:"accessPolicies"`
+	EnableRbacAuthorization *bool           `json:"enableRbacAuthorization,omitempty"`
+	EnableSoftDelete        *bool           `json:"enableSoftDelete,omitempty"`
+	EnablePurgeProtection   *bool           `json:"enablePurgeProtection,omitempty"`
+	SoftDeleteRetentionDays int             `json:"softDeleteRetentionInDays,omitempty"`
+	NetworkAcls             *networkAcls    `json:"networkAcls,omitempty"`
+	PublicNetworkAccess     string          `json:"publicNetworkAccess,omitempty"`
+	ProvisioningState       string          `json:"provisioningState,omitempty"`
 }
 
 // accessPolicy is an access policy entry of a vault.
@@ -484,7 +474,7 @@ func (s *Service) assignRole(w http.ResponseWriter, r *http.Request, v *keyvault
 }
 
 // armAccessPolicies are c's access policies as ARM shows them.
-func armAccessPolicies(c keyvault.VaultConfig) []accessPolicy {
+func armAccessPolicies(c keyvault.VaultConfig) *[]accessPolicy {
 	out := []accessPolicy{}
 	for _, ap := range c.AccessPolicies {
 		var a accessPolicy
@@ -492,13 +482,17 @@ func armAccessPolicies(c keyvault.VaultConfig) []accessPolicy {
 		a.Permissions.Keys, a.Permissions.Secrets, a.Permissions.Certificates = nonNil(ap.Keys), nonNil(ap.Secrets), nonNil(ap.Certificates)
 		out = append(out, a)
 	}
-	return out
+	return &out
 }
 
-// accessPolicies are ARM's access policies as the vault keeps them.
-func accessPolicies(in []accessPolicy) []keyvault.AccessPolicy {
-	out := make([]keyvault.AccessPolicy, 0, len(in))
-	for _, a := range in {
+// accessPolicies are ARM's access policies (none when nil) as the vault
+// keeps them.
+func accessPolicies(in *[]accessPolicy) []keyvault.AccessPolicy {
+	if in == nil {
+		return nil
+	}
+	out := make([]keyvault.AccessPolicy, 0, len(*in))
+	for _, a := range *in {
 		out = append(out, keyvault.AccessPolicy{ObjectID: a.ObjectID, Secrets: a.Permissions.Secrets, Keys: a.Permissions.Keys,
 			Certificates: a.Permissions.Certificates})
 	}
