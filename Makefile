@@ -9,6 +9,11 @@ GINKGO ?= $(GO) tool ginkgo
 # ENVTEST prints the directory of envtest's kube-apiserver and etcd, building
 # them from source on first use (see hack/envtest.sh).
 ENVTEST ?= hack/envtest.sh
+# AZCLI prints the Azure CLI the tests follow the doctor's az fixes with
+# (Debian trixie's, in a root of its own under bin/azcli; see hack/azcli.sh),
+# building it on first use; it prints nothing where it cannot (not root),
+# and the tests then use az on PATH or report those fixes as not followed.
+AZCLI ?= hack/azcli.sh
 REPORTS ?= _output/reports
 # ARTIFACTS receives the conformance reports (JUnit, report.yaml, report.md).
 ARTIFACTS ?= _artifacts
@@ -72,21 +77,21 @@ check-tracked: ## Fail when a tracked file is over MAX_TRACKED_BYTES (a build ou
 .PHONY: test
 test: vet check-tracked ## Run all tests, on envtest for integration suites.
 	@mkdir -p $(REPORTS)
-	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) test -race -count=1 ./... 2>&1 | tee $(REPORTS)/test.log
+	assets=$$($(ENVTEST)); az=$$($(AZCLI)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_AZ="$$az" $(GO) test -race -count=1 ./... 2>&1 | tee $(REPORTS)/test.log
 
 .PHONY: conformance
 conformance: ## Run the scenarios on envtest in process: core+extended against kvsync, then core against kvsync's controller with the upstream-shaped Azure provider double.
 	@mkdir -p $(ARTIFACTS)
-	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)/embedded" $(GINKGO) $(GINKGO_PROCS) \
+	assets=$$($(ENVTEST)); az=$$($(AZCLI)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_AZ="$$az" KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)/embedded" $(GINKGO) $(GINKGO_PROCS) \
 		--junit-report=junit.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
-	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)/upstream-shaped" \
+	assets=$$($(ENVTEST)); az=$$($(AZCLI)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_AZ="$$az" KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)/upstream-shaped" \
 		KVSYNC_CONFORMANCE_PROVIDER=upstream-shaped KVSYNC_CONFORMANCE_PROFILES=core $(GINKGO) $(GINKGO_PROCS) \
 		--junit-report=junit-upstream-shaped.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
 
 .PHONY: conformance-external
 conformance-external: ## Run the scenarios with the controller, provider and fakevault as separate processes.
 	@mkdir -p $(ARTIFACTS)
-	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_CONFORMANCE_MODE=external KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)/external" \
+	assets=$$($(ENVTEST)); az=$$($(AZCLI)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_AZ="$$az" KVSYNC_CONFORMANCE_MODE=external KVSYNC_ARTIFACTS="$$(cd $(ARTIFACTS) && pwd)/external" \
 		$(GINKGO) $(GINKGO_PROCS) --junit-report=junit-external.xml --output-dir=$(ARTIFACTS) $(GINKGO_ARGS) ./conformance/
 
 # BENCH_SIZES and BENCH_POLL shape the scale harness (conformance/bench).

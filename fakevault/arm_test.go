@@ -149,15 +149,21 @@ func TestGraphResolvesAClientIDToItsServicePrincipalInTheCallersTenant(t *testin
 	}
 }
 
-// TestTheAzureCLISignsInAndMakesTheDoctorsFirewallAndAccessPolicyFixes runs
-// the Azure CLI (Debian's azure-cli) against the fake through its proxy: the
-// doctor's firewall fix,
-// `az keyvault network-rule add`, and its access-policy fix, `az keyvault
-// set-policy --spn`, change what the vault enforces.
-func TestTheAzureCLISignsInAndMakesTheDoctorsFirewallAndAccessPolicyFixes(t *testing.T) {
-	az, err := exec.LookPath("az")
+// TestTheAzureCLISignsInAndMakesEachOfTheDoctorsAzFixes runs the Azure CLI
+// (hack/azcli.sh's, named by $KVSYNC_AZ, or az on PATH) against the fake
+// through its proxy: the doctor's firewall fix, `az keyvault network-rule
+// add`, its access-policy fix, `az keyvault set-policy --spn`, its RBAC fix,
+// `az role assignment create --scope $(az keyvault show ...)`, and its fix
+// for a disabled secret, `az keyvault secret set-attributes --enabled true`,
+// each change what the vault enforces.
+func TestTheAzureCLISignsInAndMakesEachOfTheDoctorsAzFixes(t *testing.T) {
+	az := os.Getenv("KVSYNC_AZ")
+	if az == "" {
+		az = "az"
+	}
+	az, err := exec.LookPath(az)
 	if err != nil {
-		t.Skip("the Azure CLI (az) is not installed: apt-get install azure-cli")
+		t.Skip("no Azure CLI: run hack/azcli.sh and set KVSYNC_AZ to the az it prints (make test does)")
 	}
 	srv := newServer(t, fakevault.Options{})
 	vault := createVault(t, srv, keyvault.VaultConfig{Name: "contoso-kv", Network: keyvault.NetworkRules{DefaultDeny: true}})
@@ -165,23 +171,24 @@ func TestTheAzureCLISignsInAndMakesTheDoctorsFirewallAndAccessPolicyFixes(t *tes
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	must(t, os.WriteFile(ca, srv.CAPEM(), 0o644))
-	run := func(args ...string) string {
+	sh := func(command string) string {
 		t.Helper()
-		cmd := exec.Command(az, args...)
-		cmd.Env = append(os.Environ(), "HTTPS_PROXY=http://"+proxy, "REQUESTS_CA_BUNDLE="+ca, "AZURE_CONFIG_DIR="+filepath.Join(dir, "az"),
+		cmd := exec.Command("sh", "-c", command)
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(az)+string(os.PathListSeparator)+os.Getenv("PATH"),
+			"HTTPS_PROXY=http://"+proxy, "REQUESTS_CA_BUNDLE="+ca, "AZURE_CONFIG_DIR="+filepath.Join(dir, "az"),
 			"AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_ONLY_SHOW_ERRORS=true")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatalf("az %s: %v\n%s", strings.Join(args, " "), err, out)
+			t.Fatalf("%s: %v\n%s", command, err, out)
 		}
 		return string(out)
 	}
-	run("login", "--service-principal", "-u", fakevault.DefaultClientID, "-p", fakevault.DefaultClientSecret, "--tenant", fakevault.DefaultTenantID)
-	run("keyvault", "network-rule", "add", "--name", "contoso-kv", "--ip-address", "203.0.113.7/32")
+	sh("az login --service-principal -u " + fakevault.DefaultClientID + " -p " + fakevault.DefaultClientSecret + " --tenant " + fakevault.DefaultTenantID)
+	sh("az keyvault network-rule add --name contoso-kv --ip-address 203.0.113.7/32")
 	if got := vault.Config().Network; !got.DefaultDeny || !slices.Equal(got.AllowedNetworks, []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")}) {
 		t.Errorf("after az keyvault network-rule add: %+v, want the firewall to allow 203.0.113.7/32 only", got)
 	}
-	if out := run("keyvault", "network-rule", "list", "--name", "contoso-kv", "-o", "json"); !strings.Contains(out, `"203.0.113.7/32"`) {
+	if out := sh("az keyvault network-rule list --name contoso-kv -o json"); !strings.Contains(out, `"203.0.113.7/32"`) {
 		t.Errorf("az keyvault network-rule list:\n%s", out)
 	}
 
@@ -189,9 +196,27 @@ func TestTheAzureCLISignsInAndMakesTheDoctorsFirewallAndAccessPolicyFixes(t *tes
 	// writes the vault's policies through Resource Manager.
 	legacy := createVault(t, srv, keyvault.VaultConfig{Name: "legacy-kv", UseAccessPolicies: true})
 	must(t, srv.Entra().AddApplication(fakevault.DefaultTenantID, entra.Application{ClientID: "00000000-0000-4000-8000-0000000000c1", ObjectID: "00000000-0000-4000-8000-0000000000d1"}))
-	run("keyvault", "set-policy", "--name", "legacy-kv", "--spn", "00000000-0000-4000-8000-0000000000c1", "--secret-permissions", "get")
+	sh("az keyvault set-policy --name legacy-kv --spn 00000000-0000-4000-8000-0000000000c1 --secret-permissions get")
 	if got := legacy.Config().AccessPolicies; len(got) != 1 || got[0].ObjectID != "00000000-0000-4000-8000-0000000000d1" || !slices.Equal(got[0].Secrets, []string{"get"}) {
 		t.Errorf("after az keyvault set-policy: %+v, want get on secrets for the service principal", got)
+	}
+
+	// The RBAC fix: az resolves the role by name at the vault's scope and
+	// the client ID through Graph, and assigns the role at that scope.
+	rbac := createVault(t, srv, keyvault.VaultConfig{Name: "rbac-kv"})
+	sh(`az role assignment create --role "Key Vault Secrets User" --assignee 00000000-0000-4000-8000-0000000000c1 --scope $(az keyvault show --name rbac-kv --query id -o tsv)`)
+	if got := rbac.RoleAssignments(); !slices.Contains(got, keyvault.RoleAssignment{PrincipalID: "00000000-0000-4000-8000-0000000000d1", Role: keyvault.RoleSecretsUser}) {
+		t.Errorf("after az role assignment create: %+v, want Key Vault Secrets User for the service principal", got)
+	}
+
+	// The fix for a disabled secret, through the data plane: the operator
+	// (the vault's administrator here) enables the newest version again.
+	must(t, rbac.AssignRole(keyvault.RoleAssignment{PrincipalID: fakevault.DefaultClientID, Role: "Key Vault Administrator"}))
+	_, err = rbac.SetSecret("db-password", "kvsync-canary-az", &keyvault.SecretOptions{Disabled: true})
+	must(t, err)
+	sh("az keyvault secret set-attributes --vault-name rbac-kv --name db-password --enabled true")
+	if got, err := rbac.SecretVersions("db-password"); err != nil || len(got) != 1 || !got[0].Enabled {
+		t.Errorf("after az keyvault secret set-attributes --enabled true: %+v, %v, want the newest version enabled", got, err)
 	}
 }
 
