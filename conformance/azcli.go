@@ -33,11 +33,24 @@ type azureCLI struct {
 	loginErr  error
 }
 
+// AzureCLIEnv names the az the suite runs ($KVSYNC_AZ; the Makefile sets it
+// to hack/azcli.sh's Azure CLI). When it is empty, az is looked up on PATH.
+const AzureCLIEnv = "KVSYNC_AZ"
+
+// lookAzureCLI finds the az to run: $KVSYNC_AZ, or az on PATH.
+func lookAzureCLI() (string, error) {
+	if az := os.Getenv(AzureCLIEnv); az != "" {
+		return exec.LookPath(az)
+	}
+	return exec.LookPath("az")
+}
+
 // setAzureCLI lets AzureCLI run az commands through the fake's proxy, which
 // fakeProxy makes reachable (its address, and its CA bundle's file); it
-// leaves AzureCLI nil, and starts nothing, when az is not installed.
+// leaves AzureCLI nil, and starts nothing, when there is no az (see
+// lookAzureCLI).
 func (e *Environment) setAzureCLI(dir string, fakeProxy func() (addr, caFile string, err error)) error {
-	az, err := exec.LookPath("az")
+	az, err := lookAzureCLI()
 	if err != nil {
 		return nil
 	}
@@ -53,7 +66,7 @@ func (e *Environment) setAzureCLI(dir string, fakeProxy func() (addr, caFile str
 	cli := &azureCLI{az: az, env: []string{"HTTPS_PROXY=http://" + proxy, "REQUESTS_CA_BUNDLE=" + caFile,
 		"AZURE_CONFIG_DIR=" + filepath.Join(dir, "azure-cli"), "AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_ONLY_SHOW_ERRORS=true"},
 		login: fmt.Sprintf("az login --service-principal -u %s -p %s --tenant %s", operator.ClientID, operator.ClientSecrets[0], Tenant)}
-	e.AzureCLI = cli.command
+	e.AzureCLI, e.Operator = cli.command, operator.ObjectID
 	return nil
 }
 

@@ -124,6 +124,10 @@ type Environment struct {
 	// returns its output; nil where az is not installed or the suite does
 	// not reach the fake's proxy (an existing cluster).
 	AzureCLI func(ctx context.Context, command string) (string, error)
+	// Operator is the object ID of the operator AzureCLI signs in as, whom
+	// every scenario vault lets manage its secrets (as the vault's creator
+	// would be); empty where AzureCLI is nil.
+	Operator string
 	// PodLogs returns the logs of the containers in LogNamespaces on a
 	// cluster, keyed "namespace/pod/container"; nil where the suite does
 	// not read the components' logs from the cluster.

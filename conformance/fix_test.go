@@ -1,6 +1,12 @@
 package conformance
 
-import "testing"
+import (
+	"slices"
+	"testing"
+
+	"github.com/kvsync/kvsync/scenarios"
+	"github.com/kvsync/kvsync/troubleshoot"
+)
 
 func TestOnlyCommandsThatChangeTheClusterOrAzureAreFollowed(t *testing.T) {
 	for command, want := range map[string]bool{
@@ -29,5 +35,65 @@ func TestOnlyCommandsThatChangeTheClusterOrAzureAreFollowed(t *testing.T) {
 	}
 	if m := unfilled.FindString("kubectl replace --force -f /tmp/kvsync-fix-1/secretsync.yaml"); m != "" {
 		t.Errorf("unfilled found %q in a filled command", m)
+	}
+}
+
+// TestEveryFixThatChangesSomethingIsFollowedByAScenario holds the printed
+// fixes to being followed: every command that changes the cluster or
+// Azure, of every cause's steps (the doctor's) and every reason's (explain's
+// and docs/reasons.md's), is one a scenario follows as printed, and every
+// cause a scenario proves has its fix followed by some scenario.
+func TestEveryFixThatChangesSomethingIsFollowedByAScenario(t *testing.T) {
+	all, err := scenarios.Load("../scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proven, followed := map[string]bool{}, map[string]bool{}
+	for _, s := range all {
+		proven[s.Cause] = true
+		if slices.ContainsFunc(s.Steps, func(st scenarios.Step) bool { return st.FollowFix != nil }) {
+			followed[s.Cause] = true
+		}
+	}
+	// fix is what the doctor prints for a cause: its steps, or its reason's.
+	fix := func(c troubleshoot.Cause) []troubleshoot.Step {
+		if r, ok := troubleshoot.LookupReason(c.Reason); ok && len(c.Fix) == 0 {
+			return r.Fix
+		}
+		return c.Fix
+	}
+	changing := func(steps []troubleshoot.Step) (out []string) {
+		for _, s := range steps {
+			if changes(s.Command) {
+				out = append(out, s.Command)
+			}
+		}
+		return out
+	}
+	followedCommands := map[string]bool{}
+	for _, c := range troubleshoot.Causes() {
+		if followed[c.ID] {
+			for _, command := range changing(fix(c)) {
+				followedCommands[command] = true
+			}
+		}
+	}
+	for _, c := range troubleshoot.Causes() {
+		commands := changing(fix(c))
+		if proven[c.ID] && len(commands) > 0 && !followed[c.ID] {
+			t.Errorf("cause %s: scenarios prove it, but none follows its fix %q", c.ID, commands)
+		}
+		for _, command := range commands {
+			if !followedCommands[command] {
+				t.Errorf("cause %s: no scenario follows %q", c.ID, command)
+			}
+		}
+	}
+	for _, r := range troubleshoot.Reasons() {
+		for _, command := range changing(r.Fix) {
+			if !followedCommands[command] {
+				t.Errorf("reason %s: no scenario follows %q", r.Name, command)
+			}
+		}
 	}
 }

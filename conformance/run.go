@@ -259,9 +259,15 @@ func (r *run) seedVault(serviceAccount string) error {
 	if ap := v.AccessPolicy; ap != nil {
 		cfg.UseAccessPolicies = true
 		cfg.AccessPolicies = []keyvault.AccessPolicy{{ObjectID: r.clientID, Secrets: ap.Secrets, Keys: ap.Keys, Certificates: ap.Certificates}}
+		if op := r.env.Operator; op != "" {
+			cfg.AccessPolicies = append(cfg.AccessPolicies, keyvault.AccessPolicy{ObjectID: op, Secrets: []string{"all"}, Keys: []string{"all"}, Certificates: []string{"all"}})
+		}
 	} else {
 		for _, role := range roles {
 			cfg.RoleAssignments = append(cfg.RoleAssignments, keyvault.RoleAssignment{PrincipalID: r.clientID, Role: role})
+		}
+		if op := r.env.Operator; op != "" {
+			cfg.RoleAssignments = append(cfg.RoleAssignments, keyvault.RoleAssignment{PrincipalID: op, Role: keyvault.RoleAdministrator})
 		}
 	}
 	if v.Network != nil {
@@ -466,7 +472,13 @@ func (r *run) act(ctx context.Context, st scenarios.Step, name string) error {
 		t := st.TakeOwnership
 		return faults.TakeOwnership(ctx, c, r.ns, name, t.Manager, t.Key, []byte(t.Value))
 	case st.FollowFix != nil:
-		return r.followFix(ctx, *st.FollowFix, name)
+		err := r.followFix(ctx, *st.FollowFix, name)
+		var nf notFollowed
+		if instead := st.FollowFix.Instead; instead != nil && errors.As(err, &nf) {
+			r.res.Fix = nf.Error() + "; the guide's fix taken instead"
+			return r.act(ctx, *instead, name)
+		}
+		return err
 	case len(st.SetClassParameters) > 0:
 		class := &spcv1.SecretProviderClass{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: "azure-kv"}, class); err != nil {

@@ -138,6 +138,11 @@ func (s *Scenario) validate(file string) error {
 		if st.SetSecret != nil {
 			checkCanaries(add, fmt.Sprintf("step %d setSecret", i+1), *st.SetSecret)
 		}
+		if f := st.FollowFix; f != nil && f.Instead != nil {
+			if in := f.Instead; in.actions() != 1 || in.FollowFix != nil || in.Expect != nil {
+				add("step %d: followFix.instead must be one action other than followFix, without an expectation", i+1)
+			}
+		}
 		if st.Expect != nil {
 			st.Expect.validate(add, i+1)
 		} else if st.actions() == 0 {

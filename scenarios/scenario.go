@@ -255,6 +255,13 @@ type Step struct {
 type FollowFix struct {
 	// Type is spec.secretObject.type in the operator's SecretSync file.
 	Type string `json:"type,omitempty"`
+	// Data, when set, is spec.secretObject.data in the operator's
+	// SecretSync file.
+	Data []DataItem `json:"data,omitempty"`
+	// Instead is the guide's fix, one action, that the suite takes where
+	// the doctor's fixes are not followed (outside the extended profile),
+	// so that the scenario goes on there too.
+	Instead *Step `json:"instead,omitempty"`
 }
 
 // TakeOwnership is a forced apply of one data key by another manager.
