@@ -214,11 +214,21 @@ func listVersions(ctx context.Context, c *vaultClients, o object) ([]versionInfo
 		}
 	}
 	all = slices.DeleteFunc(all, func(v versionInfo) bool { return !v.enabled })
-	// Creation times have one-second resolution. The service lists versions
-	// oldest first, so versions created within one second keep the reverse
-	// of the listed order: the later listed, the newer.
-	slices.Reverse(all)
 	slices.SortStableFunc(all, func(a, b versionInfo) int { return b.created.Compare(a.created) })
+	// Creation times have one-second resolution, and the service lists
+	// versions by version ID, not by creation: the list cannot order
+	// versions created within one second. When the newest are such, the
+	// object's current version (a read without a version) is the newest;
+	// the order of older versions within one second stays the listed one.
+	if len(all) > 1 && all[0].created.Equal(all[1].created) {
+		current, err := get(ctx, c, o, "")
+		if err == nil {
+			if i := slices.IndexFunc(all, func(v versionInfo) bool { return strings.EqualFold(v.id, current.version) }); i > 0 {
+				newest := all[i]
+				all = slices.Insert(slices.Delete(all, i, i+1), 0, newest)
+			}
+		}
+	}
 	if len(all) > int(o.VersionHistory) {
 		all = all[:o.VersionHistory]
 	}

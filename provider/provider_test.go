@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -166,6 +167,35 @@ func TestVersionHistoryReturnsExactlyTheNewestNEnabledVersions(t *testing.T) {
 	}
 	if len(resp.GetObjectVersion()) != 3 {
 		t.Errorf("object versions = %v", resp.GetObjectVersion())
+	}
+}
+
+// TestVersionHistoryTakesTheCurrentVersionAsNewestWithinOneSecond: the
+// service lists versions by ID and times them to the second, so two
+// versions created within one second are ordered by the object's current
+// version. With random version IDs, listed order alone would put the
+// older first in about half of the secrets.
+func TestVersionHistoryTakesTheCurrentVersionAsNewestWithinOneSecond(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	h := newHarness(t, harnessOptions{now: func() time.Time { return now }})
+	var objects []string
+	for i := range 8 {
+		name := fmt.Sprintf("rotated-%d", i)
+		for _, suffix := range []string{"-old", "-new"} {
+			_, err := h.vault.SetSecret(name, canary+suffix, nil)
+			must(t, err)
+		}
+		objects = append(objects, "objectName: "+name+"\nobjectType: secret\nobjectVersionHistory: 2")
+	}
+	files, _, err := h.mount(t, h.attributes(t, objects, nil))
+	if err != nil {
+		t.Fatalf("Mount: %v", err)
+	}
+	for i := range 8 {
+		newest, previous := files[fmt.Sprintf("rotated-%d/0", i)], files[fmt.Sprintf("rotated-%d/1", i)]
+		if newest == nil || previous == nil || string(newest.Contents) != canary+"-new" || string(previous.Contents) != canary+"-old" {
+			t.Errorf("rotated-%d: /0 and /1 are not the newest and the previous version", i)
+		}
 	}
 }
 
