@@ -157,7 +157,8 @@ func (e *Environment) startFakevaultBinary(ctx context.Context, log io.Writer, b
 	caFile := filepath.Join(dir, "ca.pem")
 	var err error
 	if e.Fakevault, err = e.process(log, filepath.Join(bin, "fakevault"), "", nil,
-		"--listen", "127.0.0.1:0", "--admin-listen", adminAddr, "--proxy-listen", proxyAddr, "--ca-out", caFile); err != nil {
+		"--listen", "127.0.0.1:0", "--admin-listen", adminAddr, "--proxy-listen", proxyAddr, "--ca-out", caFile,
+		"--fidelity=instant"); err != nil {
 		return fakevaultBinary{}, err
 	}
 	if err := waitHealthy(ctx, "http://"+adminAddr+"/healthz"); err != nil {

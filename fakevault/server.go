@@ -84,6 +84,14 @@ type Options struct {
 	// vaults; defaults to a new CA. Pass one kept across restarts (LoadCA)
 	// when clients out of process trust its bundle.
 	CA *pki.CA
+	// Fidelity are the vault behaviours that cost clients time (soft
+	// delete, purge and recover taking seconds; a trailing empty list
+	// page); the zero value leaves them out. keyvault.ServiceFidelity is
+	// the service's, the standalone fakevault's default.
+	Fidelity keyvault.Fidelity
+	// PageSize is the number of items of a list page when a request sets
+	// no maxresults; 25, the service's, when zero.
+	PageSize int
 }
 
 // Server is a running fake Key Vault and Entra ID.
@@ -139,7 +147,8 @@ func NewServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting fake Entra ID: %w", err)
 	}
-	vaults, err := keyvault.New(keyvault.Options{Verifier: tokenVerifier{authority}, Now: opts.Now, Journal: j, DomainSuffix: VaultDomain, Region: opts.Region})
+	vaults, err := keyvault.New(keyvault.Options{Verifier: tokenVerifier{authority}, Now: opts.Now, Journal: j, DomainSuffix: VaultDomain, Region: opts.Region,
+		Fidelity: opts.Fidelity, PageSize: opts.PageSize})
 	if err != nil {
 		return nil, fmt.Errorf("starting fake Key Vault: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kvsync/kvsync/fakevault"
+	"github.com/kvsync/kvsync/fakevault/keyvault"
 	"github.com/kvsync/kvsync/fakevault/pki"
 	"github.com/kvsync/kvsync/faults"
 )
@@ -36,6 +37,8 @@ type options struct {
 	faultSeed     uint64
 	dnsListen     string
 	dnsAnswer     string
+	fidelity      keyvault.Fidelity
+	pageSize      int
 }
 
 func main() {
@@ -71,8 +74,33 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.dnsListen, "dns-listen", "", "UDP and TCP address of a DNS server for login.microsoftonline.com and the vaults' names (with DNS faults); empty disables it.")
 	fs.StringVar(&o.dnsAnswer, "dns-answer", "127.0.0.1", "Address the DNS server answers for the fake's names: where clients reach --listen on port 443.")
 	fs.Uint64Var(&o.faultSeed, "fault-seed", 1, "Seed of the fault injector's decisions (faults API on the admin address).")
+	fidelity := fs.String("fidelity", "service", "service: deletes, purges and recovers take effect after seconds, as Key Vault's do, and vault-wide lists may end with an empty page; instant: at once, lists end on their last item (for suites that do not test those).")
+	fs.DurationVar(&o.fidelity.DeleteDelay, "delete-delay", -1, "How long a deleted secret takes to appear at /deletedsecrets (default: --fidelity's).")
+	fs.DurationVar(&o.fidelity.PurgeDelay, "purge-delay", -1, "How long a purged name cannot be set again (default: --fidelity's).")
+	fs.DurationVar(&o.fidelity.RecoverDelay, "recover-delay", -1, "How long a recovered secret stays unreadable (default: --fidelity's).")
+	fs.IntVar(&o.pageSize, "page-size", 25, "Items per list page when a request sets no maxresults, 1-25.")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	var preset keyvault.Fidelity
+	switch *fidelity {
+	case "service":
+		preset = keyvault.ServiceFidelity
+	case "instant":
+	default:
+		return o, fmt.Errorf("--fidelity %q is not service or instant", *fidelity)
+	}
+	for _, d := range []struct {
+		flag *time.Duration
+		def  time.Duration
+	}{{&o.fidelity.DeleteDelay, preset.DeleteDelay}, {&o.fidelity.PurgeDelay, preset.PurgeDelay}, {&o.fidelity.RecoverDelay, preset.RecoverDelay}} {
+		if *d.flag < 0 {
+			*d.flag = d.def
+		}
+	}
+	o.fidelity.TrailingEmptyPage = preset.TrailingEmptyPage
+	if o.pageSize < 1 || o.pageSize > 25 {
+		return o, fmt.Errorf("--page-size must be 1-25, got %d", o.pageSize)
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -123,7 +151,8 @@ func run(ctx context.Context, o options, logger *slog.Logger, ready func(addrs))
 	if err != nil {
 		return err
 	}
-	srv, err := fakevault.NewServer(fakevault.Options{Addr: o.listen, Region: o.region, TokenLifetime: o.tokenLifetime, CA: ca})
+	srv, err := fakevault.NewServer(fakevault.Options{Addr: o.listen, Region: o.region, TokenLifetime: o.tokenLifetime, CA: ca,
+		Fidelity: o.fidelity, PageSize: o.pageSize})
 	if err != nil {
 		return err
 	}

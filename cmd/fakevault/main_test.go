@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kvsync/kvsync/fakevault"
+	"github.com/kvsync/kvsync/fakevault/keyvault"
 )
 
 func TestParseFlagsRefusesBadInputWithAClearError(t *testing.T) {
@@ -32,10 +33,29 @@ func TestParseFlagsRefusesBadInputWithAClearError(t *testing.T) {
 		{[]string{"--dns-answer=somewhere"}, "--dns-answer"},
 		{[]string{"--ca-cert=ca.pem"}, "--ca-key"},
 		{[]string{"--ca-key=ca.key"}, "--ca-cert"},
+		{[]string{"--fidelity=exact"}, "--fidelity"},
+		{[]string{"--page-size=26"}, "--page-size"},
 	} {
 		_, err := parseFlags(tt.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("parseFlags(%q) = %v, want an error naming %s", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestFidelityDefaultsToTheServicesAndEachDelayCanBeSet(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want keyvault.Fidelity
+	}{
+		{nil, keyvault.ServiceFidelity},
+		{[]string{"--fidelity=instant"}, keyvault.Fidelity{}},
+		{[]string{"--fidelity=instant", "--delete-delay=1s"}, keyvault.Fidelity{DeleteDelay: time.Second}},
+		{[]string{"--purge-delay=0"}, keyvault.Fidelity{DeleteDelay: keyvault.ServiceFidelity.DeleteDelay, RecoverDelay: keyvault.ServiceFidelity.RecoverDelay, TrailingEmptyPage: true}},
+	} {
+		o, err := parseFlags(tt.args, io.Discard)
+		if err != nil || o.fidelity != tt.want {
+			t.Errorf("parseFlags(%q) fidelity = %+v, %v; want %+v", tt.args, o.fidelity, err, tt.want)
 		}
 	}
 }

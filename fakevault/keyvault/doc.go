@@ -45,12 +45,16 @@
 // Secrets, as azsecrets v1.5.1 calls them: get (latest and by version,
 // outContentType conversion for certificate secrets), set (each PUT makes a
 // version), update properties, list and list versions with paging
-// (maxresults, absolute nextLink with $skiptoken, optional interleaved empty
+// (maxresults, absolute nextLink with a $skiptoken only the issuing list
+// accepts, versions by version ID, optional interleaved and trailing empty
 // pages), delete (soft delete with recovery ID and purge dates, or purge
 // when soft delete is off), list/get deleted, recover and purge (refused
 // under purge protection). Soft-deleted names refuse set with 409
 // ObjectIsDeletedButRecoverable; disabled versions refuse get with 403
-// SecretDisabled.
+// SecretDisabled. Options.Fidelity models the seconds a delete, purge or
+// recover takes to take effect (ServiceFidelity, from the SDKs'
+// recordings), during which the service answers 404 or 409
+// ObjectIsBeingDeleted.
 //
 // Certificates and keys as the Azure Key Vault provider for the Secrets
 // Store CSI driver reads them: a certificate created with

@@ -392,6 +392,27 @@ func errDeletedButRecoverable(k kind, name string) *Error {
 		Message: fmt.Sprintf("%s %s is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the %s can only be recovered or purged.", k.title(), name, k.singular())}
 }
 
+// errBeingDeletedRecreate: a name whose delete or purge has not yet taken
+// effect cannot be set again. Recorded for keys (azure-sdk-for-cpp
+// KeyVaultKeyClient.CreateDeletedKeyBeforePollComplete: 409 Conflict, "Key
+// ... is currently being deleted and cannot be re-created; retry later.",
+// inner ObjectIsBeingDeleted), and reported for secrets after a purge
+// (Azure/azure-sdk-for-net#34322, "Secret mySecret is currently being
+// deleted and cannot be re-created; retry later.").
+func errBeingDeletedRecreate(k kind, name string) *Error {
+	return &Error{Status: http.StatusConflict, Code: "Conflict", InnerCode: "ObjectIsBeingDeleted",
+		Message: fmt.Sprintf("%s %s is currently being deleted and cannot be re-created; retry later.", k.title(), name)}
+}
+
+// errBeingDeleted: a recover or purge of an object whose delete has not yet
+// taken effect. Recorded for keys and certificates (azure-sdk-for-js
+// keyvault-keys recordings of 2019: 409 Conflict, "Key is currently being
+// deleted.", inner ObjectIsBeingDeleted).
+func errBeingDeleted(k kind) *Error {
+	return &Error{Status: http.StatusConflict, Code: "Conflict", InnerCode: "ObjectIsBeingDeleted",
+		Message: fmt.Sprintf("%s is currently being deleted.", k.title())}
+}
+
 // errPurgeProtected: reported in a Terraform log ("Operation \"purge\" is
 // not allowed because purge protection is enabled for this vault. Key Vault
 // service will automatically purge it after the retention period has

@@ -33,7 +33,7 @@ func getKey(c *call) {
 
 // listKeys answers GET /keys.
 func listKeys(c *call) {
-	pr, e := parsePageRequest(c.r.URL.Query(), c.svc.opts.PageSize)
+	pr, e := c.pageRequest()
 	if e != nil {
 		c.fail(e)
 		return
@@ -41,7 +41,7 @@ func listKeys(c *call) {
 	v := c.vault
 	v.mu.RLock()
 	keys := sortedKeys(v.keys)
-	start, end, next := paginate(keys, pr, c.cfg.InterleaveEmptyPages)
+	start, end, next := c.paginate(keys, pr, vaultWide)
 	items := make([]keyItemJSON, 0, end-start)
 	for _, k := range keys[start:end] {
 		item := v.keys[k]
@@ -56,7 +56,7 @@ func listKeys(c *call) {
 
 // listKeyVersions answers GET /keys/{name}/versions.
 func listKeyVersions(c *call) {
-	pr, e := parsePageRequest(c.r.URL.Query(), c.svc.opts.PageSize)
+	pr, e := c.pageRequest()
 	if e != nil {
 		c.fail(e)
 		return
@@ -67,9 +67,10 @@ func listKeyVersions(c *call) {
 		if item == nil {
 			return nil, errObjectNotFound(kindKey, c.route.name)
 		}
-		start, end, next := paginate(versionKeys(len(item.versions)), pr, c.cfg.InterleaveEmptyPages)
+		sorted, keys := byVersionID(item.versions, func(kv *keyVersion) string { return kv.id })
+		start, end, next := c.paginate(keys, pr, versions)
 		items := make([]keyItemJSON, 0, end-start)
-		for _, kv := range item.versions[start:end] {
+		for _, kv := range sorted[start:end] {
 			items = append(items, keyItemJSON{KID: v.baseURL + "/keys/" + item.name + "/" + kv.id,
 				Attributes: v.attributesLocked(kv.enabled, kv.notBefore, kv.expires, kv.created, kv.updated),
 				Tags:       kv.tags, Managed: kv.managed})
@@ -162,7 +163,7 @@ func getCertificatePolicy(c *call) {
 
 // listCertificates answers GET /certificates.
 func listCertificates(c *call) {
-	pr, e := parsePageRequest(c.r.URL.Query(), c.svc.opts.PageSize)
+	pr, e := c.pageRequest()
 	if e != nil {
 		c.fail(e)
 		return
@@ -170,7 +171,7 @@ func listCertificates(c *call) {
 	v := c.vault
 	v.mu.RLock()
 	keys := sortedKeys(v.certs)
-	start, end, next := paginate(keys, pr, c.cfg.InterleaveEmptyPages)
+	start, end, next := c.paginate(keys, pr, vaultWide)
 	items := make([]certItemJSON, 0, end-start)
 	for _, k := range keys[start:end] {
 		item := v.certs[k]
@@ -184,7 +185,7 @@ func listCertificates(c *call) {
 
 // listCertificateVersions answers GET /certificates/{name}/versions.
 func listCertificateVersions(c *call) {
-	pr, e := parsePageRequest(c.r.URL.Query(), c.svc.opts.PageSize)
+	pr, e := c.pageRequest()
 	if e != nil {
 		c.fail(e)
 		return
@@ -195,9 +196,10 @@ func listCertificateVersions(c *call) {
 		if e != nil {
 			return nil, e
 		}
-		start, end, next := paginate(versionKeys(len(item.versions)), pr, c.cfg.InterleaveEmptyPages)
+		sorted, keys := byVersionID(item.versions, func(cv *certVersion) string { return cv.id })
+		start, end, next := c.paginate(keys, pr, versions)
 		items := make([]certItemJSON, 0, end-start)
-		for _, cv := range item.versions[start:end] {
+		for _, cv := range sorted[start:end] {
 			items = append(items, certItemJSON{ID: v.baseURL + "/certificates/" + item.name + "/" + cv.id,
 				X5T: x5t(cv.leaf.Certificate.Raw), Attributes: v.certAttributesLocked(cv), Tags: cv.tags})
 		}

@@ -3,9 +3,10 @@ package keyvault
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -169,15 +170,15 @@ func deleteSecret(c *call) {
 // listSecrets answers GET /secrets: each secret's base ID and the
 // attributes of its latest version, never values.
 func listSecrets(c *call) {
-	pr, e := parsePageRequest(c.r.URL.Query(), c.svc.opts.PageSize)
+	pr, e := c.pageRequest()
 	if e != nil {
 		c.fail(e)
 		return
 	}
 	v := c.vault
 	v.mu.RLock()
-	keys := sortedKeys(v.secrets)
-	start, end, next := paginate(keys, pr, c.cfg.InterleaveEmptyPages)
+	keys := settledKeys(v.secrets, v.now())
+	start, end, next := c.paginate(keys, pr, vaultWide)
 	items := make([]secretItemJSON, 0, end-start)
 	for _, k := range keys[start:end] {
 		item := v.secrets[k]
@@ -190,21 +191,41 @@ func listSecrets(c *call) {
 	c.ok(http.StatusOK, listJSON[secretItemJSON]{Value: items, NextLink: c.nextLink(next, pr)})
 }
 
-// versionKey is the sort key of the i-th version: versions list in the
-// order they were created.
-func versionKey(i int) string { return fmt.Sprintf("%08d", i) }
-
-func versionKeys(n int) []string {
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = versionKey(i)
+// settledKeys are the sorted keys of the items whose last delete or
+// recover has taken effect: those the lists show.
+func settledKeys(items map[string]*secretItem, now time.Time) []string {
+	keys := make([]string, 0, len(items))
+	for k, item := range items {
+		if !item.settling(now) {
+			keys = append(keys, k)
+		}
 	}
+	slices.Sort(keys)
 	return keys
+}
+
+// byVersionID orders versions as the service lists them: by version ID,
+// not by creation (recorded: azure-sdk-for-python
+// sdk/keyvault/azure-keyvault-secrets/tests/recordings/
+// test_secrets_client.test_list_versions_7_3.yaml created b2d352f6...,
+// d52f482c..., 3b601d75..., 1ce1b1fe..., 9b3c62a0..., 823d1dc4...,
+// 998a6649... and listed them 1ce1..., 3b60..., 823d..., 998a..., 9b3c...,
+// b2d3..., d52f...; the .NET SDK's GetPropertiesOfSecretVersions session
+// lists 50 versions in ascending ID order). It returns the sorted versions
+// and their sort keys (the IDs, lower case).
+func byVersionID[T any](versions []*T, id func(*T) string) ([]*T, []string) {
+	sorted := slices.Clone(versions)
+	slices.SortFunc(sorted, func(a, b *T) int { return strings.Compare(strings.ToLower(id(a)), strings.ToLower(id(b))) })
+	keys := make([]string, len(sorted))
+	for i, v := range sorted {
+		keys[i] = strings.ToLower(id(v))
+	}
+	return sorted, keys
 }
 
 // listSecretVersions answers GET /secrets/{name}/versions.
 func listSecretVersions(c *call) {
-	pr, e := parsePageRequest(c.r.URL.Query(), c.svc.opts.PageSize)
+	pr, e := c.pageRequest()
 	if e != nil {
 		c.fail(e)
 		return
@@ -215,9 +236,10 @@ func listSecretVersions(c *call) {
 		if e != nil {
 			return nil, e
 		}
-		start, end, next := paginate(versionKeys(len(item.versions)), pr, c.cfg.InterleaveEmptyPages)
+		sorted, keys := byVersionID(item.versions, func(sv *secretVersion) string { return sv.id })
+		start, end, next := c.paginate(keys, pr, versions)
 		items := make([]secretItemJSON, 0, end-start)
-		for _, sv := range item.versions[start:end] {
+		for _, sv := range sorted[start:end] {
 			items = append(items, secretItemJSON{ID: v.secretID(item, sv), ContentType: sv.contentType, Managed: sv.cert != nil,
 				Attributes: v.attributesLocked(sv.enabled, sv.notBefore, sv.expires, sv.created, sv.updated), Tags: sv.tags})
 		}
@@ -227,16 +249,17 @@ func listSecretVersions(c *call) {
 
 // listDeletedSecrets answers GET /deletedsecrets.
 func listDeletedSecrets(c *call) {
-	pr, e := parsePageRequest(c.r.URL.Query(), c.svc.opts.PageSize)
+	pr, e := c.pageRequest()
 	if e != nil {
 		c.fail(e)
 		return
 	}
 	v := c.vault
 	v.mu.Lock()
-	v.expireLocked(v.now())
-	keys := sortedKeys(v.deletedSecrets)
-	start, end, next := paginate(keys, pr, c.cfg.InterleaveEmptyPages)
+	now := v.now()
+	v.expireLocked(now)
+	keys := settledKeys(v.deletedSecrets, now)
+	start, end, next := c.paginate(keys, pr, vaultWide)
 	items := make([]deletedSecretItemJSON, 0, end-start)
 	for _, k := range keys[start:end] {
 		item := v.deletedSecrets[k]
@@ -250,16 +273,21 @@ func listDeletedSecrets(c *call) {
 	c.ok(http.StatusOK, listJSON[deletedSecretItemJSON]{Value: items, NextLink: c.nextLink(next, pr)})
 }
 
-// getDeletedSecret answers GET /deletedsecrets/{name}. As recorded from the
-// service, a deleted secret whose latest version is disabled is refused
-// with SecretDisabled.
+// getDeletedSecret answers GET /deletedsecrets/{name}: 404 until the
+// delete has taken effect (Fidelity.DeleteDelay). A deleted secret whose
+// latest version is disabled is refused with SecretDisabled, as recorded
+// (azure-sdk-for-js sdk/keyvault/keyvault-secrets/recordings/node/
+// secrets_client__create_read_update_and_delete_operations/
+// recording_can_update_a_disabled_secret.js, 2021: once the delete took
+// effect, 403 {"code":"Forbidden","message":"Operation get is not allowed
+// on a disabled secret.","innererror":{"code":"SecretDisabled"}}, which
+// the SDK's delete poller takes for "deleted").
 func getDeletedSecret(c *call) {
 	v := c.vault
 	c.answer(v.withWrite(func() (any, *Error) {
-		v.expireLocked(v.now())
-		item := v.deletedSecrets[lower(c.route.name)]
-		if item == nil {
-			return nil, errDeletedNotFound(kindSecret, c.route.name)
+		item, e := v.deletedSecretLocked(c.route.name)
+		if e != nil {
+			return nil, e
 		}
 		if !item.latest().enabled {
 			return nil, errSecretDisabled("get")

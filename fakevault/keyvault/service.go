@@ -1,6 +1,7 @@
 package keyvault
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -36,12 +37,55 @@ type Options struct {
 	// AuthorityHost is the Entra authority the 401 challenge names;
 	// "https://login.microsoftonline.com" when empty.
 	AuthorityHost string
+	// Fidelity are the service's behaviours that cost a client time or
+	// extra code paths; the zero value turns them off (instant soft
+	// delete, purge and recover; lists end on their last item), as suites
+	// that do not test them want. ServiceFidelity is the service's.
+	Fidelity Fidelity
 }
+
+// Fidelity are service behaviours a fake may model or leave out.
+type Fidelity struct {
+	// DeleteDelay is how long a deleted secret takes to become a deleted
+	// secret: GET /deletedsecrets/{name} answers 404 until it has passed,
+	// and setting, recovering or purging the name answers 409 Conflict
+	// (ObjectIsBeingDeleted). The SDKs' delete pollers wait for it.
+	DeleteDelay time.Duration
+	// PurgeDelay is how long a purged name cannot be set again (409
+	// Conflict, ObjectIsBeingDeleted: "... is currently being deleted and
+	// cannot be re-created; retry later.").
+	PurgeDelay time.Duration
+	// RecoverDelay is how long a recovered secret stays unreadable: GET
+	// /secrets/{name} (and its versions) answer 404 until it has passed.
+	// The SDKs' recover pollers wait for it.
+	RecoverDelay time.Duration
+	// TrailingEmptyPage gives the last page of items of a vault-wide list
+	// (secrets, deleted secrets, keys, certificates) a nextLink to an
+	// empty page whose nextLink is null, so that a client must follow
+	// links until one is null rather than stop at a short page.
+	TrailingEmptyPage bool
+}
+
+// ServiceFidelity is the service's order of magnitude, as the SDKs'
+// recordings of it show: deleted secrets appear at /deletedsecrets after 2
+// to 10 seconds (azure-sdk-for-js keyvault-secrets recording "can wait
+// until a secret is deleted": six 404 polls, then 200, about 10 s;
+// azure-sdk-for-go azsecrets TestBackupSecret: about 2 s), a purged name
+// is refused for a few seconds (azure-sdk-for-python
+// test_backup_restore_7_3: 409 Conflict, then 200 three seconds later), a
+// recovered secret reads 404 for about 2 s (azure-sdk-for-net
+// StartRecoverDeletedSecret), and vault-wide lists may end with an empty
+// page (azure-sdk-for-js "can list deleted secrets by page": empty pages
+// with a nextLink, the last {"value":[],"nextLink":null}).
+var ServiceFidelity = Fidelity{DeleteDelay: 5 * time.Second, PurgeDelay: 3 * time.Second, RecoverDelay: 2 * time.Second, TrailingEmptyPage: true}
 
 // Service is the fake Key Vault data plane: every vault under
 // DomainSuffix, served by one handler. It is safe for concurrent use.
 type Service struct {
 	opts Options
+
+	// pageKey signs the $skiptoken values the service issues.
+	pageKey []byte
 
 	mu     sync.RWMutex
 	vaults map[string]*Vault // by lower-case name
@@ -73,7 +117,14 @@ func New(opts Options) (*Service, error) {
 		opts.AuthorityHost = "https://login.microsoftonline.com"
 	}
 	opts.AuthorityHost = strings.TrimRight(opts.AuthorityHost, "/")
-	return &Service{opts: opts, vaults: map[string]*Vault{}}, nil
+	if f := opts.Fidelity; f.DeleteDelay < 0 || f.PurgeDelay < 0 || f.RecoverDelay < 0 {
+		return nil, fmt.Errorf("keyvault: Options.Fidelity has a negative delay: %+v", f)
+	}
+	pageKey := make([]byte, 32)
+	if _, err := rand.Read(pageKey); err != nil {
+		return nil, fmt.Errorf("keyvault: page token key: %w", err)
+	}
+	return &Service{opts: opts, vaults: map[string]*Vault{}, pageKey: pageKey}, nil
 }
 
 func (s *Service) now() time.Time { return s.opts.Now() }
@@ -99,6 +150,7 @@ func (s *Service) CreateVault(cfg VaultConfig) (*Vault, error) {
 		cfg:            cfg,
 		secrets:        map[string]*secretItem{},
 		deletedSecrets: map[string]*secretItem{},
+		purgedSecrets:  map[string]time.Time{},
 		keys:           map[string]*keyItem{},
 		certs:          map[string]*certItem{},
 	}
@@ -368,7 +420,7 @@ func (c *call) nextLink(t *pageToken, pr pageRequest) *string {
 		return nil
 	}
 	host := strings.TrimPrefix(c.vault.baseURL, "https://")
-	link := "https://" + host + ":443" + c.r.URL.EscapedPath() + "?api-version=" + c.version + "&$skiptoken=" + encodePageToken(*t)
+	link := "https://" + host + ":443" + c.r.URL.EscapedPath() + "?api-version=" + c.version + "&$skiptoken=" + c.svc.encodePageToken(pr.list, *t)
 	if pr.maxResults != "" {
 		link += "&maxresults=" + pr.maxResults
 	}

@@ -28,8 +28,11 @@ type Vault struct {
 	cfg            VaultConfig
 	secrets        map[string]*secretItem // by lower-case name
 	deletedSecrets map[string]*secretItem
-	keys           map[string]*keyItem
-	certs          map[string]*certItem
+	// purgedSecrets are names purged within Fidelity.PurgeDelay: when
+	// each may be set again.
+	purgedSecrets map[string]time.Time
+	keys          map[string]*keyItem
+	certs         map[string]*certItem
 
 	windowStart time.Time
 	windowCount int
@@ -55,7 +58,15 @@ type secretItem struct {
 	versions []*secretVersion // oldest first
 	deleted  time.Time        // set while soft-deleted
 	purgeAt  time.Time
+	// settled is when the last delete or recover took effect
+	// (Fidelity.DeleteDelay, RecoverDelay): until then a deleted secret
+	// is not yet at /deletedsecrets, a recovered one not yet readable.
+	settled time.Time
 }
+
+// settling reports whether the item's last delete or recover has not yet
+// taken effect at now.
+func (s *secretItem) settling(now time.Time) bool { return now.Before(s.settled) }
 
 type keyVersion struct {
 	id        string
@@ -287,6 +298,11 @@ func (v *Vault) expireLocked(now time.Time) {
 			delete(v.deletedSecrets, k)
 		}
 	}
+	for k, at := range v.purgedSecrets {
+		if !now.Before(at) {
+			delete(v.purgedSecrets, k)
+		}
+	}
 }
 
 // secretParams are the settable properties of a secret version; nil
@@ -311,7 +327,13 @@ func (v *Vault) setSecretLocked(name string, p secretParams) (*secretItem, *secr
 	v.expireLocked(now)
 	key := strings.ToLower(name)
 	if d, ok := v.deletedSecrets[key]; ok {
+		if d.settling(now) {
+			return nil, nil, errBeingDeletedRecreate(kindSecret, d.name)
+		}
 		return nil, nil, errDeletedButRecoverable(kindSecret, d.name)
+	}
+	if _, ok := v.purgedSecrets[key]; ok {
+		return nil, nil, errBeingDeletedRecreate(kindSecret, name)
 	}
 	item := v.secrets[key]
 	if item != nil && item.managed() {
@@ -355,7 +377,7 @@ func applySecretParams(sv *secretVersion, p secretParams) {
 // version is empty). v.mu must be held.
 func (v *Vault) findSecretLocked(name, version string) (*secretItem, *secretVersion, *Error) {
 	item := v.secrets[strings.ToLower(name)]
-	if item == nil {
+	if item == nil || item.settling(v.now()) {
 		return nil, nil, errObjectNotFound(kindSecret, name)
 	}
 	if version == "" {
@@ -383,37 +405,75 @@ func (v *Vault) deleteSecretLocked(name string) (*secretItem, *Error) {
 	}
 	delete(v.secrets, key)
 	if v.cfg.SoftDeleteDisabled {
+		v.purgedLocked(key, now)
 		return item, nil
 	}
 	item.deleted = now
 	item.purgeAt = now.Add(time.Duration(v.cfg.SoftDeleteRetentionDays) * 24 * time.Hour)
+	item.settled = now.Add(v.svc.opts.Fidelity.DeleteDelay)
 	v.deletedSecrets[key] = item
 	return item, nil
 }
 
-func (v *Vault) recoverSecretLocked(name string) (*secretItem, *Error) {
-	v.expireLocked(v.now())
-	key := strings.ToLower(name)
-	item := v.deletedSecrets[key]
-	if item == nil {
+// purgedLocked remembers a purged name for Fidelity.PurgeDelay.
+func (v *Vault) purgedLocked(key string, now time.Time) {
+	if d := v.svc.opts.Fidelity.PurgeDelay; d > 0 {
+		v.purgedSecrets[key] = now.Add(d)
+	}
+}
+
+// deletedSecretLocked returns the named deleted secret once its delete
+// has taken effect. v.mu must be held for writing.
+func (v *Vault) deletedSecretLocked(name string) (*secretItem, *Error) {
+	now := v.now()
+	v.expireLocked(now)
+	item := v.deletedSecrets[strings.ToLower(name)]
+	if item == nil || item.settling(now) {
 		return nil, errDeletedNotFound(kindSecret, name)
 	}
+	return item, nil
+}
+
+// settledDeletedSecretLocked returns the named deleted secret for a
+// recover or purge, which the service refuses while the delete is still
+// taking effect (409 ObjectIsBeingDeleted). v.mu must be held for writing.
+func (v *Vault) settledDeletedSecretLocked(name string) (*secretItem, *Error) {
+	now := v.now()
+	v.expireLocked(now)
+	item := v.deletedSecrets[strings.ToLower(name)]
+	switch {
+	case item == nil:
+		return nil, errDeletedNotFound(kindSecret, name)
+	case item.settling(now):
+		return nil, errBeingDeleted(kindSecret)
+	}
+	return item, nil
+}
+
+func (v *Vault) recoverSecretLocked(name string) (*secretItem, *Error) {
+	item, e := v.settledDeletedSecretLocked(name)
+	if e != nil {
+		return nil, e
+	}
+	now := v.now()
+	key := strings.ToLower(name)
 	delete(v.deletedSecrets, key)
 	item.deleted, item.purgeAt = time.Time{}, time.Time{}
+	item.settled = now.Add(v.svc.opts.Fidelity.RecoverDelay)
 	v.secrets[key] = item
 	return item, nil
 }
 
 func (v *Vault) purgeSecretLocked(name string) *Error {
-	v.expireLocked(v.now())
-	key := strings.ToLower(name)
-	if v.deletedSecrets[key] == nil {
-		return errDeletedNotFound(kindSecret, name)
+	if _, e := v.settledDeletedSecretLocked(name); e != nil {
+		return e
 	}
 	if v.cfg.PurgeProtection {
 		return errPurgeProtected(v.cfg.vaultRef())
 	}
+	key := strings.ToLower(name)
 	delete(v.deletedSecrets, key)
+	v.purgedLocked(key, v.now())
 	return nil
 }
 

@@ -1,11 +1,16 @@
 package keyvault
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
-	"net/url"
+	"errors"
+	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -201,41 +206,92 @@ func (v *Vault) attributesLocked(enabled bool, nbf, exp, created, updated time.T
 
 // pageToken is the state a $skiptoken carries: the sort key of the last
 // item answered, and whether the next answer is an interleaved empty page.
+// On the wire it is base64url JSON shaped as the service's
+// ({"NextMarker":"2!<n>!<base64>","TargetLocation":0}); the marker also
+// carries a MAC over the list it belongs to, so that the fake, as the
+// service, refuses a token it did not issue for that list.
 type pageToken struct {
-	NextMarker     string `json:"NextMarker"`
-	TargetLocation int    `json:"TargetLocation"`
-	Empty          bool   `json:"Empty,omitempty"`
+	after string // sort key of the last item answered; "" for the start
+	empty bool   // the page is an interleaved empty one
+	last  bool   // the page is the trailing empty one
 }
 
-func encodePageToken(t pageToken) string {
-	b, _ := json.Marshal(t)
+type pageTokenJSON struct {
+	NextMarker     string `json:"NextMarker"`
+	TargetLocation int    `json:"TargetLocation"`
+}
+
+// pageMAC binds a token's state to one list (vault host and path).
+func (s *Service) pageMAC(list string, t pageToken) string {
+	m := hmac.New(sha256.New, s.pageKey)
+	fmt.Fprintf(m, "%s\x00%s\x00%t\x00%t", list, t.after, t.empty, t.last)
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+func (s *Service) encodePageToken(list string, t pageToken) string {
+	flags := 0
+	if t.empty {
+		flags |= 1
+	}
+	if t.last {
+		flags |= 2
+	}
+	payload := fmt.Sprintf("%d!%s!%s", flags, s.pageMAC(list, t), t.after)
+	marker := fmt.Sprintf("2!%d!%s", len(payload), base64.StdEncoding.EncodeToString([]byte(payload)))
+	b, _ := json.Marshal(pageTokenJSON{NextMarker: marker})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodePageToken(s string) (pageToken, error) {
+// decodePageToken reads a $skiptoken of list; it fails for anything the
+// fake did not issue for that list.
+func (s *Service) decodePageToken(list, raw string) (pageToken, error) {
 	var t pageToken
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(raw, "="))
 	if err != nil {
 		return t, err
 	}
-	if err := json.Unmarshal(b, &t); err != nil {
+	var tj pageTokenJSON
+	if err := json.Unmarshal(b, &tj); err != nil {
 		return t, err
+	}
+	parts := strings.SplitN(tj.NextMarker, "!", 3)
+	if len(parts) != 3 || parts[0] != "2" {
+		return t, errors.New("not a marker")
+	}
+	payload, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil {
+		return t, err
+	}
+	fields := strings.SplitN(string(payload), "!", 3)
+	if len(fields) != 3 {
+		return t, errors.New("not a marker")
+	}
+	flags, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return t, err
+	}
+	t = pageToken{after: fields[2], empty: flags&1 != 0, last: flags&2 != 0}
+	if !hmac.Equal([]byte(fields[1]), []byte(s.pageMAC(list, t))) {
+		return pageToken{}, errors.New("not issued for this list")
 	}
 	return t, nil
 }
 
 // pageRequest is what a list request asks for.
 type pageRequest struct {
+	list       string // the vault host and path the tokens are bound to
 	token      pageToken
 	hasToken   bool
 	size       int
 	maxResults string // as sent, echoed in nextLink
 }
 
-// parsePageRequest reads maxresults and $skiptoken. The service caps
-// maxresults at 25.
-func parsePageRequest(q url.Values, defaultSize int) (pageRequest, *Error) {
-	pr := pageRequest{size: defaultSize}
+// pageRequest reads maxresults and $skiptoken. The service caps
+// maxresults at 25, and refuses a $skiptoken it did not issue for the
+// list.
+func (c *call) pageRequest() (pageRequest, *Error) {
+	q := c.r.URL.Query()
+	pr := pageRequest{size: c.svc.opts.PageSize, list: c.vault.baseURL + strings.ToLower(c.r.URL.EscapedPath())}
 	if m := q.Get("maxresults"); m != "" {
 		n, err := strconv.Atoi(m)
 		if err != nil || n < 1 {
@@ -244,8 +300,8 @@ func parsePageRequest(q url.Values, defaultSize int) (pageRequest, *Error) {
 		pr.size = min(n, 25)
 		pr.maxResults = strconv.Itoa(n)
 	}
-	if s := q.Get("$skiptoken"); s != "" {
-		t, err := decodePageToken(s)
+	if raw := q.Get("$skiptoken"); raw != "" {
+		t, err := c.svc.decodePageToken(pr.list, raw)
 		if err != nil {
 			return pr, errSkipToken()
 		}
@@ -254,23 +310,39 @@ func parsePageRequest(q url.Values, defaultSize int) (pageRequest, *Error) {
 	return pr, nil
 }
 
+// Page shapes of the lists: a vault-wide list (secrets, deleted secrets,
+// keys, certificates) may end with a trailing empty page; a list of one
+// object's versions ends on its last item, as recorded.
+const (
+	vaultWide = true
+	versions  = false
+)
+
 // paginate picks the window of sortKeys (sorted ascending) a page answers:
-// items [start, end), and the token of the next page, if any.
-func paginate(sortKeys []string, pr pageRequest, interleaveEmpty bool) (start, end int, next *pageToken) {
-	if pr.hasToken && pr.token.Empty {
+// items [start, end), and the token of the next page, if any. Interleaved
+// empty pages follow every full page when interleaveEmpty is set; a
+// trailing empty page follows the last items of a vault-wide list when
+// the service's Fidelity asks for one.
+func (c *call) paginate(sortKeys []string, pr pageRequest, wide bool) (start, end int, next *pageToken) {
+	switch {
+	case pr.hasToken && pr.token.last:
+		return 0, 0, nil
+	case pr.hasToken && pr.token.empty:
 		// The interleaved empty page: nothing now, the rest after.
-		return 0, 0, &pageToken{NextMarker: pr.token.NextMarker}
+		return 0, 0, &pageToken{after: pr.token.after}
 	}
-	start = 0
 	if pr.hasToken {
-		start = sort.SearchStrings(sortKeys, pr.token.NextMarker)
-		if start < len(sortKeys) && sortKeys[start] == pr.token.NextMarker {
+		start = sort.SearchStrings(sortKeys, pr.token.after)
+		if start < len(sortKeys) && sortKeys[start] == pr.token.after {
 			start++
 		}
 	}
 	end = min(start+pr.size, len(sortKeys))
-	if end < len(sortKeys) {
-		next = &pageToken{NextMarker: sortKeys[end-1], Empty: interleaveEmpty}
+	switch {
+	case end < len(sortKeys):
+		next = &pageToken{after: sortKeys[end-1], empty: c.cfg.InterleaveEmptyPages}
+	case wide && c.svc.opts.Fidelity.TrailingEmptyPage && end > start:
+		next = &pageToken{after: sortKeys[end-1], last: true}
 	}
 	return start, end, next
 }
