@@ -14,6 +14,12 @@ ENVTEST ?= hack/envtest.sh
 # building it on first use; it prints nothing where it cannot (not root),
 # and the tests then use az on PATH or report those fixes as not followed.
 AZCLI ?= hack/azcli.sh
+# NPM prints the directory whose node_modules holds the Azure JavaScript SDKs
+# the fakevault tests drive the fake with (pinned in
+# fakevault/testdata/js/package-lock.json, installed by npm ci under bin/js;
+# see hack/npm.sh) on first use; it prints nothing without node and npm,
+# and those tests then skip.
+NPM ?= hack/npm.sh
 REPORTS ?= _output/reports
 # ARTIFACTS receives the conformance reports (JUnit, report.yaml, report.md).
 ARTIFACTS ?= _artifacts
@@ -77,7 +83,7 @@ check-tracked: ## Fail when a tracked file is over MAX_TRACKED_BYTES (a build ou
 .PHONY: test
 test: vet check-tracked ## Run all tests, on envtest for integration suites.
 	@mkdir -p $(REPORTS)
-	assets=$$($(ENVTEST)); az=$$($(AZCLI)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_AZ="$$az" $(GO) test -race -count=1 ./... 2>&1 | tee $(REPORTS)/test.log
+	assets=$$($(ENVTEST)); az=$$($(AZCLI)); js=$$($(NPM)); KUBEBUILDER_ASSETS="$$assets" KVSYNC_AZ="$$az" KVSYNC_JS="$$js" $(GO) test -race -count=1 ./... 2>&1 | tee $(REPORTS)/test.log
 
 .PHONY: conformance
 conformance: ## Run the scenarios on envtest in process: core+extended against kvsync, then core against kvsync's controller with the upstream-shaped Azure provider double.
