@@ -2,8 +2,10 @@ package controller
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -389,16 +391,19 @@ func (r *SecretSyncReconciler) pollInterval() time.Duration {
 
 // nextPoll is the delay to the next poll-triggered check of ss. The
 // SecretSyncs of one class check together, on a grid of the poll interval
-// whose phase is set by the class's namespace and name: they then share one
-// read of the vault per poll (see mountCache) and different classes spread
-// over the interval. A grid point less than half an interval away is
-// skipped, so checks are between half and one and a half intervals apart
-// (exactly one interval in the steady state). Jitter is added on top.
+// whose phase is set by the class's namespace and name, keyed by the
+// cluster's HashKey: they then share one read of the vault per poll (see
+// mountCache), different classes spread over the interval, and so do the
+// same classes in the clusters of a fleet (each has its own key), which
+// would otherwise poll their vaults at the same moment. A grid point less
+// than half an interval away is skipped, so checks are between half and
+// one and a half intervals apart (exactly one interval in the steady
+// state). Jitter is added on top.
 func (r *SecretSyncReconciler) nextPoll(ss *ssv1alpha1.SecretSync) time.Duration {
 	d := r.pollInterval()
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(ss.Namespace + "/" + ss.Spec.SecretProviderClassName))
-	phase := time.Duration(h.Sum64() % uint64(d))
+	h := hmac.New(sha256.New, r.HashKey)
+	_, _ = h.Write([]byte("poll-phase/" + ss.Namespace + "/" + ss.Spec.SecretProviderClassName))
+	phase := time.Duration(binary.BigEndian.Uint64(h.Sum(nil)) % uint64(d))
 	offset := (time.Duration(r.now().UnixNano()%int64(d)) - phase + d) % d
 	next := d - offset
 	if next < d/2 {

@@ -133,6 +133,21 @@ func TestTheSecretSyncsOfAClassPollTogetherOnceAnInterval(t *testing.T) {
 	}
 }
 
+// Identical clusters of a fleet (same namespaces and class names, each with
+// its own hash key) poll their vaults at different moments.
+func TestTheSameClassPollsAtADifferentMomentInEachCluster(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: "payments"}, Spec: ssv1alpha1.SecretSyncSpec{SecretProviderClassName: "azure-kv"}}
+	phases := map[time.Duration]bool{}
+	for i := range 20 {
+		r := &SecretSyncReconciler{RotationPollInterval: time.Hour, HashKey: []byte(fmt.Sprintf("cluster-%d-key", i)), Now: func() time.Time { return now }}
+		phases[r.nextPoll(ss)] = true
+	}
+	if len(phases) < 19 {
+		t.Errorf("20 clusters poll one class at %d moments, want about 20", len(phases))
+	}
+}
+
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
