@@ -176,6 +176,19 @@ type ObjectRef struct {
 	Alias   string `json:"alias,omitempty"`
 	Type    string `json:"type"`
 	Version string `json:"version,omitempty"`
+	// VersionHistory is objectVersionHistory: above 1, the object's newest
+	// versions are read, after a list of its versions.
+	VersionHistory int32 `json:"versionHistory,omitempty"`
+}
+
+// Requests is the number of vault requests one read of the object costs:
+// one, or with a version history a list of its versions and a read of
+// each version kept.
+func (o ObjectRef) Requests() int {
+	if o.VersionHistory > 1 {
+		return 1 + int(o.VersionHistory)
+	}
+	return 1
 }
 
 // ParseParameters checks a SecretProviderClass's spec.parameters offline, as
@@ -188,7 +201,7 @@ func ParseParameters(params map[string]string) (Parameters, error) {
 	}
 	out := Parameters{Vault: p.vault, VaultHost: p.vault + "." + p.cloud.vaultSuffix, TenantID: p.tenantID, ClientID: p.clientID, Cloud: p.cloud.name}
 	for _, o := range p.objects {
-		out.Objects = append(out.Objects, ObjectRef{Name: o.Name, Alias: o.Alias, Type: o.Type, Version: o.Version})
+		out.Objects = append(out.Objects, ObjectRef{Name: o.Name, Alias: o.Alias, Type: o.Type, Version: o.Version, VersionHistory: o.VersionHistory})
 	}
 	return out, nil
 }

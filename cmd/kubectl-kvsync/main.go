@@ -82,7 +82,7 @@ func newRoot(out, errOut io.Writer, colour bool) *cobra.Command {
 		"The controller's metrics Service, NAMESPACE/NAME:PORT, read through the API server for each SecretSync's last check")
 	root.PersistentFlags().StringVar(&c.metricsURL, "metrics-url", os.Getenv("KVSYNC_METRICS_URL"),
 		"The controller's metrics URL, read instead of --metrics-service (default $KVSYNC_METRICS_URL)")
-	root.AddCommand(c.statusCommand(), c.doctorCommand(), c.explainCommand(), c.lintCommand())
+	root.AddCommand(c.statusCommand(), c.doctorCommand(), c.explainCommand(), c.lintCommand(), c.planCommand())
 	return root
 }
 

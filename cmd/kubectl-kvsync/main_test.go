@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,6 +111,49 @@ func TestLintExitsOneOnAProblemAndZeroOtherwise(t *testing.T) {
 
 // TestStatusAndDoctorReadTheCluster creates SecretSyncs with the statuses
 // the controller writes and runs status and doctor against them.
+func TestPlanPrintsTheJitterAFleetNeedsAndRefusesBadInput(t *testing.T) {
+	out, code := kubectl(t, "plan", "--clusters", "1000", "--secrets-per-cluster", "20")
+	for _, want := range []string{"20000", "WAVE AT JITTER 0s", "100%", "54s (0.0074%)", "Set jitterSeconds to at least 54."} {
+		if !strings.Contains(out, want) || code != 0 {
+			t.Errorf("plan lacks %q (exit %d):\n%s", want, code, out)
+		}
+	}
+	out, _ = kubectl(t, "plan", "--clusters", "1000", "--secrets-per-cluster", "20", "--jitter", "2m")
+	if !strings.Contains(out, "jitterSeconds 120 is enough (at least 54 needed).") {
+		t.Errorf("plan with enough jitter:\n%s", out)
+	}
+	out, _ = kubectl(t, "plan", "--clusters", "10000", "--secrets-per-cluster", "50", "--poll", "5m")
+	if !strings.Contains(out, "Steady polling is throttled too: poll no more often than every 1364s") {
+		t.Errorf("plan of a fleet that polls too often:\n%s", out)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"plan", "--clusters", "10"}, "give --secrets-per-cluster, or --from-cluster"},
+		{[]string{"plan", "--clusters", "0", "--secrets-per-cluster", "5"}, "clusters must be at least 1"},
+		{[]string{"plan", "--clusters", "10", "--secrets-per-cluster", "5", "--throttle-chance", "2"}, "--throttle-chance must be between 0 and 1"},
+		{[]string{"plan", "--clusters", "10", "--secrets-per-cluster", "5", "--poll", "0s"}, "poll interval must be more than 0"},
+	} {
+		if out, code := kubectl(t, tt.args...); code != 2 || !strings.Contains(out, tt.want) {
+			t.Errorf("%q: exit %d, %q; want exit 2 naming %q", tt.args, code, out, tt.want)
+		}
+	}
+}
+
+// TestDocsFleetHoldsTheTableThatPlanPrints keeps docs/fleet.md's table the
+// one `kubectl kvsync plan --table` prints.
+func TestDocsFleetHoldsTheTableThatPlanPrints(t *testing.T) {
+	out, code := kubectl(t, "plan", "--table")
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "fleet.md"))
+	if err != nil || code != 0 {
+		t.Fatalf("%v, exit %d", err, code)
+	}
+	if !strings.Contains(string(doc), out) {
+		t.Errorf("docs/fleet.md does not hold the table `kubectl kvsync plan --table` prints; paste it in:\n%s", out)
+	}
+}
+
 func TestStatusAndDoctorReadTheCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts envtest")
@@ -195,6 +239,15 @@ func TestStatusAndDoctorReadTheCluster(t *testing.T) {
 	}
 	if _, code := kubectl(t, "--kubeconfig", kubeconfig, "status", "-n", "payments", "--metrics-service", "kvsync-metrics"); code != 1 {
 		t.Errorf("a malformed --metrics-service fails status: exit code %d, want 1 (only the last checks are unknown)", code)
+	}
+
+	// plan --from-cluster: both SecretSyncs share the class's one object,
+	// read once per round of the cluster's checks.
+	out, code = kubectl(t, "--kubeconfig", kubeconfig, "plan", "--from-cluster", "--clusters", "5000", "-o", "json")
+	var plan fleetPlan
+	if err := json.Unmarshal([]byte(out), &plan); err != nil || code != 0 || len(plan.Vaults) != 1 || plan.Vaults[0].Vault != "kv-payments" ||
+		plan.Vaults[0].RequestsPerRound != 5000 || plan.Vaults[0].SmallestJitterSeconds == nil || *plan.Vaults[0].SmallestJitterSeconds != 14 {
+		t.Errorf("plan --from-cluster: %v, exit %d:\n%s", err, code, out)
 	}
 
 	out, code = kubectl(t, "--kubeconfig", kubeconfig, "doctor", "db", "-n", "payments", "--network=false")
