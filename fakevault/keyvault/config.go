@@ -115,7 +115,9 @@ type NetworkRules struct {
 	PrivateEndpointNetworks []netip.Prefix `json:"privateEndpointNetworks,omitempty"`
 }
 
-// RateLimit throttles a vault to Requests per Window.
+// RateLimit throttles a vault: a request is answered 429 Throttled when
+// Requests others arrived within the Window before it (the window slides;
+// refused requests count too).
 type RateLimit struct {
 	Requests int           `json:"requests"`
 	Window   time.Duration `json:"window"`

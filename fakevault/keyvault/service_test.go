@@ -58,6 +58,40 @@ func TestARateLimitedVaultThrottlesWithRetryAfter(t *testing.T) {
 	})
 }
 
+// The limit's window slides, and refused requests count: a request is
+// refused when Requests others arrived within the Window before it.
+func TestARateLimitCountsEveryRequestOfTheWindowBeforeIt(t *testing.T) {
+	h := newHarness(t)
+	cfg := rbacVault("kv-sliding")
+	cfg.RateLimit = &keyvault.RateLimit{Requests: 2, Window: 10 * time.Second}
+	v := h.vault(t, cfg)
+	if _, err := v.SetSecret("s", "kvsync-canary-sliding", nil); err != nil {
+		t.Fatal(err)
+	}
+	get := func() (int, string) {
+		resp, _ := h.raw(t, http.MethodGet, v.URL()+"secrets/s/?api-version=7.6", tokenOwner, "")
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	steps := []struct {
+		advance    time.Duration
+		status     int
+		retryAfter string
+	}{
+		{0, 200, ""},                // t=0
+		{6 * time.Second, 200, ""},  // t=6: one other within 10 s
+		{3 * time.Second, 429, "7"}, // t=9: 0 and 6 within; 9 counts too, so a retry waits until only one remains: 6 leaves at 16
+		{2 * time.Second, 429, "8"}, // t=11: 6 and 9 within; a retry waits until 9 leaves at 19
+		{6 * time.Second, 429, "4"}, // t=17: 9 and 11 within; 11 leaves at 21
+		{20 * time.Second, 200, ""}, // t=37: nothing within
+	}
+	for i, st := range steps {
+		h.now.Advance(st.advance)
+		if status, retry := get(); status != st.status || retry != st.retryAfter {
+			t.Errorf("request %d: %d Retry-After %q, want %d %q", i+1, status, retry, st.status, st.retryAfter)
+		}
+	}
+}
+
 func TestTheJournalRecordsOneEntryPerAnsweredRequest(t *testing.T) {
 	h := newHarness(t)
 	v := h.vault(t, rbacVault("kv-journal", keyvault.RoleAssignment{PrincipalID: oidApp1, Role: "Key Vault Secrets User"}))

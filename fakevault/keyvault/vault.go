@@ -34,8 +34,9 @@ type Vault struct {
 	keys          map[string]*keyItem
 	certs         map[string]*certItem
 
-	windowStart time.Time
-	windowCount int
+	// arrivals are the times of the authenticated requests of the last
+	// RateLimit.Window, oldest first.
+	arrivals []time.Time
 }
 
 type secretVersion struct {
@@ -244,12 +245,16 @@ func (v *Vault) SetRateLimit(rl *RateLimit) error {
 		rl = &c
 	}
 	v.cfg.RateLimit = rl
-	v.windowStart, v.windowCount = time.Time{}, 0
+	v.arrivals = nil
 	return nil
 }
 
 // admit counts a request against the rate limit and reports whether it may
-// proceed, or how long until it may be retried.
+// proceed, or how long until it may be retried. The window slides: a
+// request is refused when RateLimit.Requests others arrived within the
+// Window before it, and every request counts, refused ones too, as the
+// service counts every authenticated request (a client that keeps retrying
+// keeps the vault throttled).
 func (v *Vault) admit(now time.Time) (bool, time.Duration) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -257,13 +262,17 @@ func (v *Vault) admit(now time.Time) (bool, time.Duration) {
 	if rl == nil {
 		return true, 0
 	}
-	if v.windowStart.IsZero() || !now.Before(v.windowStart.Add(rl.Window)) {
-		v.windowStart, v.windowCount = now, 0
+	cut := 0
+	for cut < len(v.arrivals) && !now.Before(v.arrivals[cut].Add(rl.Window)) {
+		cut++
 	}
-	if v.windowCount >= rl.Requests {
-		return false, v.windowStart.Add(rl.Window).Sub(now)
+	v.arrivals = append(v.arrivals[cut:], now)
+	if n := len(v.arrivals) - 1; n >= rl.Requests {
+		// A retry is admitted once fewer than Requests of the window's
+		// requests (this one included) remain: when the (n-Requests+1)-th
+		// has left it.
+		return false, v.arrivals[n-rl.Requests+1].Add(rl.Window).Sub(now)
 	}
-	v.windowCount++
 	return true, 0
 }
 
