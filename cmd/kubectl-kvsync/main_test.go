@@ -241,12 +241,12 @@ func TestStatusAndDoctorReadTheCluster(t *testing.T) {
 		t.Errorf("a malformed --metrics-service fails status: exit code %d, want 1 (only the last checks are unknown)", code)
 	}
 
-	// plan --from-cluster: both SecretSyncs share the class's one object,
-	// read once per round of the cluster's checks.
+	// plan --from-cluster: each of the two SecretSyncs reads the class's
+	// one object in a round of the cluster's checks.
 	out, code = kubectl(t, "--kubeconfig", kubeconfig, "plan", "--from-cluster", "--clusters", "5000", "-o", "json")
 	var plan fleetPlan
 	if err := json.Unmarshal([]byte(out), &plan); err != nil || code != 0 || len(plan.Vaults) != 1 || plan.Vaults[0].Vault != "kv-payments" ||
-		plan.Vaults[0].RequestsPerRound != 5000 || plan.Vaults[0].SmallestJitterSeconds == nil || *plan.Vaults[0].SmallestJitterSeconds != 14 {
+		plan.Vaults[0].RequestsPerRound != 10000 || plan.Vaults[0].SmallestJitterSeconds == nil || *plan.Vaults[0].SmallestJitterSeconds != 27 {
 		t.Errorf("plan --from-cluster: %v, exit %d:\n%s", err, code, out)
 	}
 

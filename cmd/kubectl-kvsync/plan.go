@@ -124,7 +124,7 @@ The model and its assumptions: docs/fleet.md.`,
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&f.Clusters, "clusters", 0, "Clusters in the fleet")
-	fl.Float64Var(&f.SecretsPerCluster, "secrets-per-cluster", 0, "Vault objects one cluster reads per round of checks (objects shared by SecretSyncs of one class count once)")
+	fl.Float64Var(&f.SecretsPerCluster, "secrets-per-cluster", 0, "Vault objects one cluster reads per round of checks (each SecretSync reads every object of its class)")
 	fl.IntVar(&f.Vaults, "vaults", 1, "Vaults the objects spread over evenly")
 	fl.Float64Var(&f.RequestsPerSecret, "requests-per-secret", 1, "Vault requests per object read (1; 1+N with objectVersionHistory N)")
 	fl.DurationVar(&f.Poll, "poll", time.Hour, "rotationPollIntervalInSeconds, as a duration")
@@ -148,21 +148,22 @@ func planVault(vault string, n float64, f fleet.Fleet, target float64) vaultPlan
 }
 
 // requestsPerVault counts, per vault, the requests one round of the
-// cluster's checks makes: every object of every SecretProviderClass some
-// SecretSync names, once per class (the SecretSyncs of a class share its
-// read). Classes that do not parse are skipped, and said so.
+// cluster's checks makes: every object of its class for every SecretSync
+// (each check reads its whole class; checks of one class within a few
+// seconds share one read, which a jitter longer than that rarely lets
+// happen). Classes that do not parse are skipped, and said so.
 func requestsPerVault(ctx context.Context, cl client.Client) (map[string]int, []string, error) {
 	syncs := &ssv1alpha1.SecretSyncList{}
 	if err := cl.List(ctx, syncs); err != nil {
 		return nil, nil, fmt.Errorf("listing SecretSyncs: %w", err)
 	}
-	classes := map[types.NamespacedName]bool{}
+	readers := map[types.NamespacedName]int{}
 	for _, ss := range syncs.Items {
-		classes[types.NamespacedName{Namespace: ss.Namespace, Name: ss.Spec.SecretProviderClassName}] = true
+		readers[types.NamespacedName{Namespace: ss.Namespace, Name: ss.Spec.SecretProviderClassName}]++
 	}
 	out := map[string]int{}
 	var skipped []string
-	for key := range classes {
+	for key, n := range readers {
 		class := &spcv1.SecretProviderClass{}
 		if err := cl.Get(ctx, key, class); err != nil {
 			skipped = append(skipped, fmt.Sprintf("skipping SecretProviderClass %s: %v", key, err))
@@ -174,7 +175,7 @@ func requestsPerVault(ctx context.Context, cl client.Client) (map[string]int, []
 			continue
 		}
 		for _, o := range params.Objects {
-			out[params.Vault] += o.Requests()
+			out[params.Vault] += n * o.Requests()
 		}
 	}
 	sort.Strings(skipped)

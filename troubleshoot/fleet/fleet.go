@@ -21,12 +21,13 @@
 //     the interval.
 //   - Requests uniformly spread over T are approximated by a Poisson
 //     process of rate n/T, and the chance that some window of length w
-//     holds more than L of them by Alm's approximation for the scan
-//     statistic of a Poisson process (S. E. Alm, "On the distribution of
-//     the scan statistic of a Poisson process", 1983):
-//     P(S_w ≥ k) ≈ 1 − F(k−1; ψ) · exp(−((k−ψ)/k) · λ(T−w) · p(k−1; ψ)),
-//     with k = L+1, λ = n/T, ψ = λw, p and F the Poisson probability and
-//     distribution functions. When T ≤ w every request shares one window.
+//     holds more than L of them by Naus's approximation for the scan
+//     statistic of a Poisson process (J. I. Naus, "Approximations for
+//     distributions of scan statistics", 1982):
+//     P(S_w ≥ k) ≈ 1 − Q2 · (Q3/Q2)^(T/w − 2), with k = L+1 and Q2, Q3
+//     the exact chances that intervals of 2w and 3w have no window of k
+//     points, from the Poisson probability and distribution functions at
+//     ψ = nw/T. When T ≤ w every request shares one window.
 //
 // Simulate checks the approximation against the arrivals themselves.
 package fleet
@@ -117,17 +118,69 @@ func WaveChance(n float64, spread time.Duration, l Limit) float64 {
 // times over the interval.
 func SteadyChance(n float64, poll time.Duration, l Limit) float64 { return WaveChance(n, poll, l) }
 
-// scanChance is Alm's approximation of the chance that a Poisson process of
-// rate lambda on [0, t] has k or more points in some window of length w.
+// scanChance is Naus's approximation of the chance that a Poisson process
+// of rate lambda on [0, t] has k or more points in some window of length w
+// (J. I. Naus, "Approximations for distributions of scan statistics", 1982;
+// as in Glaz, Naus and Wallenstein, "Scan Statistics", 2001):
+// P ≈ 1 − Q2 · (Q3/Q2)^(t/w − 2), where Q2 and Q3 are the exact chances
+// that an interval of 2w, and of 3w, has no such window. It is computed
+// from the deficits 1 − Q2 and 1 − Q3, so that tiny chances keep their
+// precision.
 func scanChance(lambda, t, w float64, k int) float64 {
 	psi := lambda * w
-	if psi >= float64(k) {
+	if psi >= float64(k)+6*math.Sqrt(float64(k)) {
+		return 1 // the mean of a window is far above the limit
+	}
+	d2, d3 := nausDeficits(k, psi)
+	if !(d2 >= 0 && d2 < 1 && d3 >= d2 && d3 < 1) {
 		return 1
 	}
-	tail := poissonTail(k, psi) // P(X ≥ k)
-	x := (float64(k) - psi) / float64(k) * lambda * (t - w) * math.Exp(poissonLogPMF(k-1, psi))
-	p := tail + (1-tail)*-math.Expm1(-x)
+	l2, l3 := math.Log1p(-d2), math.Log1p(-d3)
+	p := -math.Expm1(l2 + (t/w-2)*(l3-l2))
 	return min(max(p, 0), 1)
+}
+
+// nausDeficits returns 1 − Q2 and 1 − Q3 for k points and ψ, the mean of
+// a window: Naus's exact expressions, with F = 1 − G written out so that
+// the ones cancel.
+func nausDeficits(k int, psi float64) (d2, d3 float64) {
+	// pmf[i] = p(i) and tail[i] = G(i) = P(X > i), summed from the far
+	// tail down; p and G are 0 and 1 below 0.
+	top := max(2*k, int(psi+40*math.Sqrt(psi)+100))
+	pmf := make([]float64, top+2)
+	tail := make([]float64, top+2)
+	for i := top; i >= 0; i-- {
+		pmf[i] = math.Exp(poissonLogPMF(i, psi))
+		tail[i] = tail[i+1] + pmf[i+1]
+	}
+	p := func(i int) float64 {
+		if i < 0 {
+			return 0
+		}
+		return pmf[i]
+	}
+	G := func(i int) float64 {
+		if i < 0 {
+			return 1
+		}
+		return tail[i]
+	}
+	F := func(i int) float64 { return 1 - G(i) }
+	kf, g := float64(k), G(k-1)
+	// Q2 = F(k−1)² − (k−1)p(k)p(k−2) − (k−1−ψ)p(k)F(k−3)
+	d2 = 2*g - g*g + (kf-1)*p(k)*p(k-2) + (kf-1-psi)*p(k)*F(k-3)
+	// Q3 = F(k−1)³ − A1 + A2 + A3 − A4
+	a1 := 2 * p(k) * F(k-1) * ((kf-1)*F(k-2) - psi*F(k-3))
+	a2 := 0.5 * p(k) * p(k) * ((kf-1)*(kf-2)*F(k-3) - 2*(kf-2)*psi*F(k-4) + psi*psi*F(k-5))
+	a3, a4 := 0.0, 0.0
+	for r := 1; r <= k-1; r++ {
+		a3 += p(2*k-r) * F(r-1) * F(r-1)
+		if r >= 2 {
+			a4 += p(2*k-r) * p(r) * (float64(r-1)*F(r-2) - psi*F(r-3))
+		}
+	}
+	d3 = 3*g - 3*g*g + g*g*g + a1 - a2 - a3 + a4
+	return d2, d3
 }
 
 // poissonLogPMF is log P(X = i) for X ~ Poisson(psi).
@@ -140,21 +193,6 @@ func poissonLogPMF(i int, psi float64) float64 {
 	}
 	lg, _ := math.Lgamma(float64(i) + 1)
 	return -psi + float64(i)*math.Log(psi) - lg
-}
-
-// poissonTail is P(X ≥ k) for X ~ Poisson(psi) with psi < k: the terms
-// decrease from the first, so the sum stops once they no longer count.
-func poissonTail(k int, psi float64) float64 {
-	logFirst := poissonLogPMF(k, psi)
-	sum, term := 0.0, 1.0
-	for i := k; term > 1e-17*sum || sum == 0; i++ {
-		term = math.Exp(poissonLogPMF(i, psi) - logFirst)
-		sum += term
-		if i > k+1_000_000 {
-			break
-		}
-	}
-	return sum * math.Exp(logFirst)
 }
 
 // SmallestJitter is the smallest jitter, to the second, whose wave chance

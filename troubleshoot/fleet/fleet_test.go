@@ -16,19 +16,25 @@ func TestTheScanApproximationAgreesWithDrawnArrivals(t *testing.T) {
 	for _, tt := range []struct {
 		n      float64
 		spread time.Duration
+		limit  Limit
 	}{
-		{200, 8 * time.Second},
-		{200, 10 * time.Second},
-		{200, 14 * time.Second},
-		{300, 12 * time.Second},
-		{300, 20 * time.Second},
-		{1000, 60 * time.Second},
+		{200, 8 * time.Second, small},
+		{200, 10 * time.Second, small},
+		{200, 14 * time.Second, small},
+		{300, 12 * time.Second, small},
+		{300, 20 * time.Second, small},
+		{1000, 60 * time.Second, small},
+		// The fleet simulation's shape: 100 requests, 40 per 2 s.
+		{100, 6 * time.Second, Limit{Requests: 40, Window: 2 * time.Second}},
+		{100, 7 * time.Second, Limit{Requests: 40, Window: 2 * time.Second}},
+		{100, 8 * time.Second, Limit{Requests: 40, Window: 2 * time.Second}},
 	} {
-		model := WaveChance(tt.n, tt.spread, small)
-		drawn := Simulate(tt.n, tt.spread, small, 4000, rng)
-		// Uniform arrivals vary a little less than Poisson ones, so the
-		// model may be above the draw, never far below it.
-		if diff := model - drawn; diff < -0.03 || diff > 0.12 {
+		model := WaveChance(tt.n, tt.spread, tt.limit)
+		drawn := Simulate(tt.n, tt.spread, tt.limit, 4000, rng)
+		// A fixed number of uniform arrivals varies a little less than a
+		// Poisson process: the model may be above the draw in the tail,
+		// and a little below it near the middle.
+		if diff := model - drawn; diff < -0.06 || diff > 0.12 {
 			t.Errorf("%g requests over %s: model %.3f, drawn %.3f", tt.n, tt.spread, model, drawn)
 		}
 	}
