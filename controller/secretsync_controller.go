@@ -116,6 +116,9 @@ type SecretSyncReconciler struct {
 	// controller last wrote, so that the watch event of its own write does
 	// not trigger another check.
 	ownWrites sync.Map
+	// seen holds, per SecretSync, whether this process has checked it
+	// (checked), or put its first check off (a startDeferral).
+	seen sync.Map
 }
 
 // What the controller does, and nothing more: read SecretSyncs and classes,
@@ -141,6 +144,7 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err := r.Client.Get(ctx, req.NamespacedName, ss); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.ownWrites.Delete(req.NamespacedName)
+			r.seen.Delete(req.NamespacedName)
 			r.retries.Forget(req)
 			r.foreign.track(req.NamespacedName, false)
 			forgetCheck(req.NamespacedName)
@@ -152,6 +156,9 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		return ctrl.Result{}, nil
 	}
 
+	if d := r.startCheckDelay(ctx, req, ss); d > 0 {
+		return ctrl.Result{RequeueAfter: d}, nil
+	}
 	start := r.now()
 	s := &syncScope{secretSync: ss}
 	syncErr := r.sync(ctx, s)

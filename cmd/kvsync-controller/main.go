@@ -71,7 +71,7 @@ func main() {
 	fs.DurationVar(&o.providerTimeout, "provider-timeout", csiprovider.DefaultTimeout, "Deadline of every call to a provider.")
 	fs.StringVar(&o.tokenAudience, "token-audience", controller.DefaultTokenAudience, "Audience of the ServiceAccount tokens passed to providers.")
 	fs.IntVar(&o.maxConcurrentSyncs, "max-concurrent-syncs", 4, "SecretSyncs checked in parallel.")
-	fs.IntVar(&o.jitterSeconds, "jitter-seconds", 0, "Largest random delay, in seconds, added to each poll (jitterSeconds).")
+	fs.IntVar(&o.jitterSeconds, "jitter-seconds", 0, "Largest random delay, in seconds, added to each poll, and to the first check after a start of a SecretSync in sync (jitterSeconds).")
 	fs.BoolVar(&o.partialSync, "enable-partial-secret-sync", true, "Write the items that succeeded when others failed, reporting PartialSync (enablePartialSecretSync).")
 	fs.StringVar(&o.allowedSecretTypes, "allowed-secret-types", joinTypes(controller.DefaultAllowedSecretTypes), "Comma-separated Secret types a SecretSync may write (kubernetes.io/service-account-token is never allowed).")
 	fs.Float64Var(&o.vaultReads, "max-vault-reads-per-second", controller.DefaultVaultReadsPerSecond, "Objects read per second from one key vault, at most (Key Vault allows 400 secret reads per second per vault).")
