@@ -122,6 +122,15 @@ sim: ## Run the API server, fakevault, the provider and the controller on this m
 	$(GO) build -o bin/kvsync-sim ./cmd/kvsync-sim
 	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" exec bin/kvsync-sim up --poll=$(SIM_POLL)
 
+# FLEET_ARGS size the fleet simulation (see go run ./conformance/fleet -h).
+FLEET_ARGS ?= --clusters=10 --secrets=10 --waves=10
+
+.PHONY: fleet
+fleet: ## Prove kubectl kvsync plan: restart a fleet of controllers on one throttled vault, wave after wave, with and without the planned jitter.
+	@mkdir -p $(ARTIFACTS)
+	assets=$$($(ENVTEST)); KUBEBUILDER_ASSETS="$$assets" $(GO) run ./conformance/fleet $(FLEET_ARGS) \
+		--out=$(ARTIFACTS)/fleet.json --log=$(ARTIFACTS)/fleet.log
+
 .PHONY: soak
 soak: ## Sync 500 SecretSyncs under random faults of every kind, then kill and restart every process, values rotating; check nothing is lost or leaked.
 	@mkdir -p $(ARTIFACTS)

@@ -27,8 +27,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -62,6 +65,9 @@ type Options struct {
 	// Provider is the Azure provider on azure.sock (embedded mode):
 	// ProviderKvsync (the default) or ProviderUpstreamShaped.
 	Provider string
+	// WithoutController starts no controller (embedded mode): the caller
+	// starts its own, one per namespace, with StartController.
+	WithoutController bool
 }
 
 // The Azure providers the suite can run.
@@ -151,6 +157,9 @@ type Environment struct {
 
 	envtest *envtest.Environment
 	stops   []func() error
+	// scheme and socketDir are what StartController's controllers use.
+	scheme    *runtime.Scheme
+	socketDir string
 }
 
 // Start starts an Environment. Stop it when done.
@@ -175,8 +184,22 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if err := e.startProvider(dir, opts.Log, opts.Provider, e.World.(inProcess)); err != nil {
 		return nil, err
 	}
-	if err := e.startController(ctx, cfg, scheme, dir, opts); err != nil {
-		return nil, err
+	e.scheme, e.socketDir = scheme, dir
+	ctrl.SetLogger(zap.New(zap.WriteTo(opts.Log)))
+	// Against kvsync's provider, which ends every Mount after 3 s, the
+	// Mount deadline is short to keep the suite fast; against the
+	// upstream-shaped double, which retries inside the Mount as upstream
+	// does, it is the controller's documented default.
+	e.MountDeadline = 5 * time.Second
+	if e.AzureProvider == ProviderUpstreamShaped {
+		e.MountDeadline = csiprovider.DefaultTimeout
+	}
+	if !opts.WithoutController {
+		stop, err := e.StartController(ctx, ControllerOptions{PollInterval: opts.PollInterval})
+		if err != nil {
+			return nil, err
+		}
+		e.stops = append(e.stops, func() error { stop(); return nil })
 	}
 	return e, nil
 }
@@ -421,42 +444,58 @@ func (e *Environment) startProvider(dir string, log io.Writer, which string, w i
 	return nil
 }
 
-func (e *Environment) startController(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, dir string, opts Options) error {
-	ctrl.SetLogger(zap.New(zap.WriteTo(opts.Log)))
+// ControllerOptions configure a controller StartController starts.
+type ControllerOptions struct {
+	// Namespace, when set, is the only namespace the controller watches,
+	// as if it were the controller of a cluster of its own.
+	Namespace string
+	// HashKey is the controller's hash key; the suite's when nil.
+	HashKey []byte
+	// PollInterval and Jitter are its rotation poll interval and jitter.
+	PollInterval, Jitter time.Duration
+}
+
+// StartController starts a kvsync controller in process (embedded mode),
+// reaching the environment's provider and API server through the fault
+// injector, and returns what stops it; Start starts one unless
+// Options.WithoutController.
+func (e *Environment) StartController(ctx context.Context, o ControllerOptions) (stop func(), err error) {
+	if e.Mode != "embedded" {
+		return nil, fmt.Errorf("StartController starts a controller in process; the %s mode runs its own", e.Mode)
+	}
 	// The controller's API requests pass the cluster faults.
-	cfg = rest.CopyConfig(cfg)
+	cfg := rest.CopyConfig(e.Config)
 	cfg.Wrap(e.World.(inProcess).inj.KubeTransport)
+	cacheOpts := controller.CacheOptions()
+	if o.Namespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.Namespace: {}}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme, Cache: controller.CacheOptions(),
+		Scheme: e.scheme, Cache: cacheOpts,
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Against kvsync's provider, which ends every Mount after 3 s, the
-	// Mount deadline is short to keep the suite fast; against the
-	// upstream-shaped double, which retries inside the Mount as upstream
-	// does, it is the controller's documented default.
-	e.MountDeadline = 5 * time.Second
-	if e.AzureProvider == ProviderUpstreamShaped {
-		e.MountDeadline = csiprovider.DefaultTimeout
+	providers := csiprovider.New(csiprovider.Options{SocketDir: e.socketDir, Timeout: e.MountDeadline})
+	key := o.HashKey
+	if key == nil {
+		key = []byte("kvsync conformance hash key 32b!")
 	}
-	providers := csiprovider.New(csiprovider.Options{SocketDir: dir, Timeout: e.MountDeadline})
-	e.stops = append(e.stops, providers.Close)
 	r := &controller.SecretSyncReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Providers: providers,
 		Recorder: mgr.GetEventRecorder("kvsync-controller"),
-		HashKey:  []byte("kvsync conformance hash key 32b!"), RotationPollInterval: opts.PollInterval,
+		HashKey:  key, RotationPollInterval: o.PollInterval, Jitter: o.Jitter,
 		PartialSync: true, VaultReadsPerSecond: 1000, MaxConcurrentSyncs: 4,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
-		return err
+		return nil, errors.Join(err, providers.Close())
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = mgr.Start(mctx) })
-	e.stops = append(e.stops, func() error { cancel(); wg.Wait(); return nil })
-	return nil
+	return func() { cancel(); wg.Wait(); _ = providers.Close() }, nil
 }
 
 // Stop stops everything Start started, in reverse order.

@@ -31,6 +31,8 @@ type World interface {
 	DisableLatest(vault, name string) error
 	// SetNetworkRules sets a vault's firewall and private-link rules.
 	SetNetworkRules(vault string, rules keyvault.NetworkRules) error
+	// SetRateLimit throttles a vault (nil lifts the limit).
+	SetRateLimit(vault string, limit *keyvault.RateLimit) error
 	CreateCertificate(vault, name, keyType, contentType string, dnsNames []string) error
 	CreateKey(vault, name, keyType string) error
 	AddFault(f faults.Fault) error
@@ -84,6 +86,14 @@ func (w inProcess) DisableLatest(vault, name string) error {
 	return v.SetSecretEnabled(name, "", false)
 }
 
+func (w inProcess) SetRateLimit(vault string, limit *keyvault.RateLimit) error {
+	v, err := w.vault(vault)
+	if err != nil {
+		return err
+	}
+	return v.SetRateLimit(limit)
+}
+
 func (w inProcess) SetNetworkRules(vault string, rules keyvault.NetworkRules) error {
 	v, err := w.vault(vault)
 	if err != nil {
@@ -131,6 +141,10 @@ func (w admin) AddApplication(app entra.Application) error {
 
 func (w admin) CreateVault(cfg keyvault.VaultConfig) error {
 	return w.Do(http.MethodPost, "/vaults", cfg, nil)
+}
+
+func (w admin) SetRateLimit(vault string, limit *keyvault.RateLimit) error {
+	return w.Do(http.MethodPut, "/vaults/"+vault+"/ratelimit", limit, nil)
 }
 
 func (w admin) SetSecret(vault, name, value, contentType string, disabled bool) error {
