@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -111,6 +112,8 @@ func (o options) validate() error {
 		return fmt.Errorf("--jitter-seconds must not be negative, got %d", o.jitterSeconds)
 	case o.vaultReads <= 0:
 		return fmt.Errorf("--max-vault-reads-per-second must be positive, got %v", o.vaultReads)
+	case o.providerSocketDir == "":
+		return errors.New("--provider-socket-dir must not be empty: it holds the providers' sockets, <provider>.sock")
 	}
 	if _, err := parseTypes(o.allowedSecretTypes); err != nil {
 		return err
@@ -212,6 +215,7 @@ func run(ctx context.Context, o options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding readiness check: %w", err)
 	}
-	ctrl.Log.Info("Starting controller", "providerSocketDir", o.providerSocketDir, "rotationPollInterval", r.RotationPollInterval)
+	socketDir, _ := filepath.Abs(o.providerSocketDir) // as csiprovider.New resolves it
+	ctrl.Log.Info("Starting controller", "providerSocketDir", socketDir, "rotationPollInterval", r.RotationPollInterval)
 	return mgr.Start(ctx)
 }

@@ -7,7 +7,7 @@ import (
 )
 
 func TestOptionsValidate(t *testing.T) {
-	valid := options{namespace: "kvsync-system", rotationPollSeconds: 3600, providerTimeout: time.Second, maxConcurrentSyncs: 1, allowedSecretTypes: "Opaque", vaultReads: 20}
+	valid := options{namespace: "kvsync-system", rotationPollSeconds: 3600, providerTimeout: time.Second, maxConcurrentSyncs: 1, allowedSecretTypes: "Opaque", vaultReads: 20, providerSocketDir: "provider"}
 	tests := []struct {
 		name   string
 		mutate func(*options)
@@ -22,6 +22,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"an empty list of allowed types is refused", func(o *options) { o.allowedSecretTypes = " , " }, "--allowed-secret-types"},
 		{"a type with a space is refused", func(o *options) { o.allowedSecretTypes = "Opaque,bad type" }, "is not a Secret type"},
 		{"a zero vault rate is refused", func(o *options) { o.vaultReads = 0 }, "--max-vault-reads-per-second"},
+		{"an empty provider socket directory is refused", func(o *options) { o.providerSocketDir = "" }, "--provider-socket-dir"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

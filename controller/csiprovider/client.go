@@ -55,7 +55,8 @@ var providerName = regexp.MustCompile(`^[a-zA-Z0-9][-_.a-zA-Z0-9]{0,62}$`)
 
 // Options configure a Client.
 type Options struct {
-	// SocketDir is the directory holding the providers' sockets.
+	// SocketDir is the directory holding the providers' sockets. A relative
+	// directory is taken from the working directory New runs in.
 	SocketDir string
 	// Timeout bounds every Mount call. Zero means DefaultTimeout.
 	Timeout time.Duration
@@ -77,6 +78,11 @@ type Client struct {
 
 // New returns a Client for the providers in opts.SocketDir.
 func New(opts Options) *Client {
+	if abs, err := filepath.Abs(opts.SocketDir); err == nil {
+		// A relative path in a unix:// target would be read as its
+		// authority ("invalid (non-empty) authority").
+		opts.SocketDir = abs
+	}
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
 	}

@@ -69,6 +69,17 @@ func TestMountReturnsTheProvidersFilesAndVersions(t *testing.T) {
 	}
 }
 
+func TestARelativeSocketDirIsTakenFromTheWorkingDirectory(t *testing.T) {
+	dir := socketDir(t)
+	srv := startFake(t, dir, "azure")
+	srv.SetFiles([]*v1alpha1.File{{Path: "db", Contents: []byte("kvsync-canary")}})
+	t.Chdir(filepath.Dir(dir))
+	c := newClient(t, csiprovider.Options{SocketDir: filepath.Base(dir)})
+	if _, err := c.Mount(context.Background(), "azure", csiprovider.MountRequest{Permission: 0o644}); err != nil {
+		t.Errorf("Mount through a relative socket directory: %v", err)
+	}
+}
+
 func TestMountFailures(t *testing.T) {
 	dir := socketDir(t)
 	denied := startFake(t, dir, "denied")
