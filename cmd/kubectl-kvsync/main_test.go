@@ -113,7 +113,7 @@ func TestLintExitsOneOnAProblemAndZeroOtherwise(t *testing.T) {
 // the controller writes and runs status and doctor against them.
 func TestPlanPrintsTheJitterAFleetNeedsAndRefusesBadInput(t *testing.T) {
 	out, code := kubectl(t, "plan", "--clusters", "1000", "--secrets-per-cluster", "20")
-	for _, want := range []string{"20000", "WAVE AT JITTER 0s", "100%", "54s (0.0074%)", "Set jitterSeconds to at least 54."} {
+	for _, want := range []string{"20000", "WAVE AT JITTER 0s", "100%", "54s (0.0075%)", "Set jitterSeconds to at least 54."} {
 		if !strings.Contains(out, want) || code != 0 {
 			t.Errorf("plan lacks %q (exit %d):\n%s", want, code, out)
 		}
