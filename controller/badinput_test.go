@@ -334,6 +334,23 @@ var _ = Describe("The API server", func() {
 		}, "spec.forceSynchronization"),
 	)
 
+	It("accepts what the upstream secrets-store-sync-controller v0.0.4 and its users write: its 132-character syncHash, its sourcePath forms", func(ctx SpecContext) {
+		ss := newSecretSync("default", "upstream-written")
+		ss.Spec.SecretObject.Data = []ssv1alpha1.SecretObjectData{{TargetKey: "a", SourcePath: "db-password/0/1"}, {TargetKey: "b", SourcePath: "."}}
+		Expect(k8s.Create(ctx, ss)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, ss))).To(Succeed()) })
+		upstreamHash := "7631" + strings.Repeat("0a", 64)
+		Expect(upstreamHash).To(HaveLen(132))
+		// The controller writes the status too: retry on a conflict.
+		Eventually(func(ctx SpecContext) error {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(ss), ss); err != nil {
+				return err
+			}
+			ss.Status.SyncHash = upstreamHash
+			return k8s.Status().Update(ctx, ss)
+		}).WithContext(ctx).Should(Succeed())
+	})
+
 	It("rejects a SecretProviderClass with a unicode name", func(ctx SpecContext) {
 		err := k8s.Create(ctx, &spcv1.SecretProviderClass{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "käv"},
 			Spec: spcv1.SecretProviderClassSpec{Provider: "azure"}})

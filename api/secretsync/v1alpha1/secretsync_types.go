@@ -84,10 +84,13 @@ type SecretObject struct {
 type SecretObjectData struct {
 	// sourcePath is the path of a file the provider returns: the object's name
 	// (or alias), name/N for version N of its history (name/0 is the newest),
-	// or name/tls.crt and name/tls.key for the parts of a certificate.
+	// or name/tls.crt and name/tls.key for the parts of a certificate. The
+	// schema also accepts every path the upstream secrets-store-sync-controller's
+	// does, so that SecretSyncs written for it apply here; a path the class's
+	// provider does not return is reported as UserInputValidationFailed.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:Pattern=`^[-._A-Za-z0-9]*[-_A-Za-z0-9][-._A-Za-z0-9]*(/([0-9]+|tls\.crt|tls\.key))?$`
+	// +kubebuilder:validation:Pattern=`^([-._A-Za-z0-9]*[-_A-Za-z0-9][-._A-Za-z0-9]*(/([0-9]+|tls\.crt|tls\.key))?|[A-Za-z0-9.]([-A-Za-z0-9]+([-._a-zA-Z0-9]?[A-Za-z0-9])*)?(/[0-9]+)*)$`
 	// +required
 	SourcePath string `json:"sourcePath"`
 
@@ -114,8 +117,10 @@ type SecretSyncStatus struct {
 
 	// syncHash is a keyed digest of what was last written to the Secret. It
 	// changes when the written content changes, and cannot be used to guess
-	// secret values.
-	// +kubebuilder:validation:MaxLength=128
+	// secret values. kvsync writes 64 characters; the bound leaves room for
+	// the 132 the upstream secrets-store-sync-controller v0.0.4 writes, so
+	// that a cluster moving from it keeps accepting its status.
+	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	SyncHash string `json:"syncHash,omitempty"`
 
