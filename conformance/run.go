@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
@@ -594,7 +595,24 @@ func (r *run) secretMismatch(ctx context.Context, want scenarios.Expectation, na
 			return fmt.Sprintf("the Secret's key %s does not hold the expected value", k)
 		}
 	}
+	for k, want := range e.PEM {
+		if types := pemTypes(got.Data[k]); !slices.Equal(types, want) {
+			return fmt.Sprintf("the Secret's key %s holds PEM blocks %v, want %v", k, types, want)
+		}
+	}
 	return ""
+}
+
+// pemTypes are the types of the PEM blocks of data, in order.
+func pemTypes(data []byte) []string {
+	var types []string
+	for {
+		block, rest := pem.Decode(data)
+		if block == nil {
+			return types
+		}
+		types, data = append(types, block.Type), rest
+	}
 }
 
 func (r *run) eventMismatch(ctx context.Context, want scenarios.Expectation) string {

@@ -270,6 +270,9 @@ func (r *SecretSyncReconciler) fetch(ctx context.Context, s *syncScope) *syncErr
 					"use an objectName or objectAlias of the class, with /N for a version or /tls.crt, /tls.key for certificate parts",
 				item.SourcePath, item.TargetKey, class.Spec.Provider, class.Name, describePaths(res.files))
 		}
+		if desired.secretType == corev1.SecretTypeTLS {
+			contents = tlsPart(item.TargetKey, contents)
+		}
 		desired.data[item.TargetKey] = contents
 		items = append(items, itemStatus{TargetKey: item.TargetKey, SourcePath: item.SourcePath, Status: "Succeeded"})
 		if v := versionOf(res.versions, item.SourcePath); v != "" {
@@ -475,7 +478,7 @@ func checkCertificate(ss *ssv1alpha1.SecretSync, d *desiredSecret, someFailed bo
 	}
 	if _, err := tls.X509KeyPair(d.data[corev1.TLSCertKey], d.data[corev1.TLSPrivateKeyKey]); err != nil {
 		return fail(ssv1alpha1.ReasonUserInputValidationFailed, false, err,
-			"the certificate material for kubernetes.io/tls Secret %q does not parse: %v. Map tls.crt to <object>/tls.crt and tls.key to <object>/tls.key of a certificate-backed secret",
+			"the certificate material for kubernetes.io/tls Secret %q does not parse: %v. Map tls.crt and tls.key to a certificate-backed secret: <object> for both, or <object>/tls.crt and <object>/tls.key",
 			ss.Name, err)
 	}
 	return nil

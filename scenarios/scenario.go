@@ -320,4 +320,8 @@ type SecretExpectation struct {
 	Data map[string]string `json:"data,omitempty"`
 	// Type is the Secret type.
 	Type string `json:"type,omitempty"`
+	// PEM are the PEM block types each key holds, in order (e.g. tls.crt:
+	// [CERTIFICATE], tls.key: [PRIVATE KEY]): what certificate material
+	// went where, without its values.
+	PEM map[string][]string `json:"pem,omitempty"`
 }
