@@ -169,10 +169,12 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	}
 	r.foreign.track(req.NamespacedName, blockedByForeignSecret(syncErr))
 	status := computeStatus(ss.Status, s, syncErr, r.now())
-	observeSync(latestReason(status), r.now().Sub(start))
-	observeCheck(req.NamespacedName, r.now())
 	prev := latestCondition(ss.Status)
 	changed, err := r.patchStatus(ctx, ss, status)
+	// A check counts once its outcome is written (or failed to be): a
+	// reader of the metrics then finds the status of every check counted.
+	observeSync(latestReason(status), r.now().Sub(start))
+	observeCheck(req.NamespacedName, r.now())
 	if err != nil {
 		if apierrors.IsConflict(err) {
 			// The pass started from a stale copy; its outcome is dropped and
