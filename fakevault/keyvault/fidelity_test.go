@@ -21,23 +21,26 @@ func serviceFidelity(o *keyvault.Options) { o.Fidelity = keyvault.ServiceFidelit
 // message fragment.
 func wantError(t *testing.T, what string, resp *http.Response, body []byte, status int, code, inner, message string) {
 	t.Helper()
-	var e struct {
-		Error struct {
-			Code       string `json:"code"`
-			Message    string `json:"message"`
-			InnerError *struct {
-				Code string `json:"code"`
-			} `json:"innererror"`
-		} `json:"error"`
-	}
-	_ = json.Unmarshal(body, &e)
-	gotInner := ""
-	if e.Error.InnerError != nil {
-		gotInner = e.Error.InnerError.Code
-	}
-	if resp.StatusCode != status || e.Error.Code != code || gotInner != inner || !strings.Contains(e.Error.Message, message) {
+	se := parseEnvelope(t, resp.StatusCode, resp.Header, body)
+	if se.Status != status || se.Code != code || se.InnerCode != inner || !strings.Contains(se.Message, message) {
 		t.Errorf("%s: %d %s, want %d %s/%s %q", what, resp.StatusCode, body, status, code, inner, message)
 	}
+}
+
+// deletedSecret is a vault of the service's fidelity holding
+// db-password, deleted, the delete taken effect.
+func deletedSecret(t *testing.T, vault string) (*harness, *keyvault.Vault) {
+	t.Helper()
+	h := newHarness(t, serviceFidelity)
+	v := h.vault(t, rbacVault(vault))
+	if _, err := v.SetSecret("db-password", "kvsync-canary-"+vault, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.DeleteSecret("db-password"); err != nil {
+		t.Fatal(err)
+	}
+	h.now.Advance(keyvault.ServiceFidelity.DeleteDelay)
+	return h, v
 }
 
 // The service's soft delete takes seconds: GET /deletedsecrets/{name}
@@ -88,15 +91,7 @@ func TestADeletedSecretAppearsAtDeletedSecretsOnlyAfterTheDeleteDelay(t *testing
 // Azure/azure-sdk-for-net#34322), while GET /deletedsecrets/{name} answers
 // 404 at once (azure-sdk-for-go azsecrets TestBackupSecret).
 func TestAPurgedNameCannotBeSetAgainUntilThePurgeDelayPassed(t *testing.T) {
-	h := newHarness(t, serviceFidelity)
-	v := h.vault(t, rbacVault("kv-purgedelay"))
-	if _, err := v.SetSecret("db-password", "kvsync-canary-purge", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := v.DeleteSecret("db-password"); err != nil {
-		t.Fatal(err)
-	}
-	h.now.Advance(keyvault.ServiceFidelity.DeleteDelay)
+	h, v := deletedSecret(t, "kv-purgedelay")
 	base := v.URL()
 	if resp, body := h.raw(t, http.MethodDelete, base+"deletedsecrets/db-password?api-version=7.6", tokenOwner, ""); resp.StatusCode != 204 {
 		t.Fatalf("purge: %d %s", resp.StatusCode, body)
@@ -115,15 +110,7 @@ func TestAPurgedNameCannotBeSetAgainUntilThePurgeDelayPassed(t *testing.T) {
 // SecretClientLiveTests StartRecoverDeletedSecret, one 404 SecretNotFound,
 // then 200 about 2 s later), which the SDKs' recover pollers wait out.
 func TestARecoveredSecretIsReadableOnlyAfterTheRecoverDelay(t *testing.T) {
-	h := newHarness(t, serviceFidelity)
-	v := h.vault(t, rbacVault("kv-recoverdelay"))
-	if _, err := v.SetSecret("db-password", "kvsync-canary-recover", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := v.DeleteSecret("db-password"); err != nil {
-		t.Fatal(err)
-	}
-	h.now.Advance(keyvault.ServiceFidelity.DeleteDelay)
+	h, v := deletedSecret(t, "kv-recoverdelay")
 	c, _ := h.secrets(t, v, tokenOwner)
 	ctx := context.Background()
 	if _, err := c.RecoverDeletedSecret(ctx, "db-password", nil); err != nil {
@@ -137,7 +124,7 @@ func TestARecoveredSecretIsReadableOnlyAfterTheRecoverDelay(t *testing.T) {
 	}
 	h.now.Advance(keyvault.ServiceFidelity.RecoverDelay)
 	got, err := c.GetSecret(ctx, "db-password", "", nil)
-	if err != nil || got.Value == nil || *got.Value != "kvsync-canary-recover" {
+	if err != nil || got.Value == nil || *got.Value != "kvsync-canary-kv-recoverdelay" {
 		t.Errorf("GetSecret after the recover delay: %v", err)
 	}
 }
