@@ -36,6 +36,9 @@ type startDeferral struct {
 // is checked at once, as always; so is every SecretSync not in sync, and
 // every check when the jitter is zero.
 func (r *SecretSyncReconciler) startCheckDelay(ctx context.Context, req reconcile.Request, ss *ssv1alpha1.SecretSync) time.Duration {
+	if r.Jitter <= 0 {
+		return 0 // nothing to spread: no state kept either
+	}
 	now := r.now()
 	v, loaded := r.seen.Load(req.NamespacedName)
 	if loaded {
@@ -50,8 +53,12 @@ func (r *SecretSyncReconciler) startCheckDelay(ctx context.Context, req reconcil
 		return 0
 	}
 	latest := latestCondition(ss.Status)
+	if latest.Status != metav1.ConditionTrue || latest.ObservedGeneration != ss.Generation {
+		r.seen.Store(req.NamespacedName, checked{})
+		return 0
+	}
 	classGeneration, ok := r.classGeneration(ctx, ss)
-	if r.Jitter <= 0 || latest.Status != metav1.ConditionTrue || latest.ObservedGeneration != ss.Generation || !ok {
+	if !ok {
 		r.seen.Store(req.NamespacedName, checked{})
 		return 0
 	}

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -215,7 +214,6 @@ func run(ctx context.Context, o options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding readiness check: %w", err)
 	}
-	socketDir, _ := filepath.Abs(o.providerSocketDir) // as csiprovider.New resolves it
-	ctrl.Log.Info("Starting controller", "providerSocketDir", socketDir, "rotationPollInterval", r.RotationPollInterval)
+	ctrl.Log.Info("Starting controller", "providerSocketDir", providers.SocketDir(), "rotationPollInterval", r.RotationPollInterval)
 	return mgr.Start(ctx)
 }

@@ -92,6 +92,9 @@ func New(opts Options) *Client {
 	return &Client{opts: opts, conns: map[string]*grpc.ClientConn{}}
 }
 
+// SocketDir is the absolute directory of the providers' sockets.
+func (c *Client) SocketDir() string { return c.opts.SocketDir }
+
 // MountRequest is what the controller asks of a provider.
 type MountRequest struct {
 	// Attributes are the SecretProviderClass parameters plus the pod and

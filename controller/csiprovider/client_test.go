@@ -75,6 +75,9 @@ func TestARelativeSocketDirIsTakenFromTheWorkingDirectory(t *testing.T) {
 	srv.SetFiles([]*v1alpha1.File{{Path: "db", Contents: []byte("kvsync-canary")}})
 	t.Chdir(filepath.Dir(dir))
 	c := newClient(t, csiprovider.Options{SocketDir: filepath.Base(dir)})
+	if c.SocketDir() != dir {
+		t.Errorf("SocketDir() = %q, want %q", c.SocketDir(), dir)
+	}
 	if _, err := c.Mount(context.Background(), "azure", csiprovider.MountRequest{Permission: 0o644}); err != nil {
 		t.Errorf("Mount through a relative socket directory: %v", err)
 	}
