@@ -174,10 +174,7 @@ func (r *run) secretSyncManifest(fix scenarios.FollowFix) *ssv1alpha1.SecretSync
 		ss.Spec.SecretObject.Type = fix.Type
 	}
 	if fix.Data != nil {
-		ss.Spec.SecretObject.Data = nil
-		for _, d := range fix.Data {
-			ss.Spec.SecretObject.Data = append(ss.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{TargetKey: d.TargetKey, SourcePath: d.SourcePath})
-		}
+		ss.Spec.SecretObject.Data = secretObjectData(fix.Data)
 	}
 	ss.APIVersion, ss.Kind = ssv1alpha1.GroupVersion.String(), "SecretSync"
 	return ss

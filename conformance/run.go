@@ -383,12 +383,18 @@ func (r *run) secretSyncObject() *ssv1alpha1.SecretSync {
 		ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: ss.Name},
 		Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: ss.ServiceAccount, SecretProviderClassName: "azure-kv",
 			ForceSynchronization: ss.ForceSynchronization,
-			SecretObject:         ssv1alpha1.SecretObject{Type: ss.Type, Labels: ss.Labels, Annotations: ss.Annotations}},
-	}
-	for _, d := range ss.Data {
-		obj.Spec.SecretObject.Data = append(obj.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{TargetKey: d.TargetKey, SourcePath: d.SourcePath})
+			SecretObject:         ssv1alpha1.SecretObject{Type: ss.Type, Labels: ss.Labels, Annotations: ss.Annotations, Data: secretObjectData(ss.Data)}},
 	}
 	return obj
+}
+
+// secretObjectData is spec.secretObject.data of a scenario's items.
+func secretObjectData(items []scenarios.DataItem) []ssv1alpha1.SecretObjectData {
+	var out []ssv1alpha1.SecretObjectData
+	for _, d := range items {
+		out = append(out, ssv1alpha1.SecretObjectData{TargetKey: d.TargetKey, SourcePath: d.SourcePath})
+	}
+	return out
 }
 
 // classObject is the scenario's SecretProviderClass azure-kv, reading its

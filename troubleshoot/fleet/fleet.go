@@ -229,17 +229,17 @@ func Simulate(n float64, spread time.Duration, l Limit, trials int, rng *rand.Ra
 		for i := range times {
 			times[i] = rng.Float64() * s
 		}
-		if MaxInWindow(times, w) > l.Requests {
+		if maxInWindow(times, w) > l.Requests {
 			throttled++
 		}
 	}
 	return float64(throttled) / float64(trials)
 }
 
-// MaxInWindow is the largest number of arrival times (seconds, in any
+// maxInWindow is the largest number of arrival times (seconds, in any
 // order; sorted in place) that some window of length w holds, the window
 // closed at its start and open at its end.
-func MaxInWindow(times []float64, w float64) int {
+func maxInWindow(times []float64, w float64) int {
 	sort.Float64s(times)
 	best, start := 0, 0
 	for end := range times {

@@ -90,14 +90,14 @@ func TestTheSmallestJitterIsTheFirstSecondUnderTheTarget(t *testing.T) {
 	}
 }
 
-func TestMaxInWindowCountsTheBusiestWindow(t *testing.T) {
+func TestTheBusiestWindowIsCounted(t *testing.T) {
 	// Sorted: 0, 0.5, 0.99, 1.0, 1.2, 5. The window [0.5, 1.5) holds four;
 	// [0, 1) only three, its end being open.
-	if got := MaxInWindow([]float64{5, 1.2, 0, 0.5, 0.99, 1.0}, 1); got != 4 {
-		t.Errorf("MaxInWindow = %d, want 4", got)
+	if got := maxInWindow([]float64{5, 1.2, 0, 0.5, 0.99, 1.0}, 1); got != 4 {
+		t.Errorf("maxInWindow = %d, want 4", got)
 	}
-	if got := MaxInWindow([]float64{0, 1, 2, 3}, 1); got != 1 {
-		t.Errorf("arrivals one window apart: MaxInWindow = %d, want 1", got)
+	if got := maxInWindow([]float64{0, 1, 2, 3}, 1); got != 1 {
+		t.Errorf("arrivals one window apart: maxInWindow = %d, want 1", got)
 	}
 }
 
