@@ -133,7 +133,7 @@ var badInputs = []TableEntry{
 	Entry("a version the object does not have", badInput{data: []string{"password", "db-password/3"},
 		reason: ssv1alpha1.ReasonUserInputValidationFailed, message: []string{`sourcePath "db-password/3"`}}),
 	Entry("a Secret label key that is not a label key", badInput{labels: map[string]string{"not a label": "x"},
-		reason: ssv1alpha1.ReasonUserInputValidationFailed, message: []string{`the API server rejected Secret "app" as invalid`, "metadata.labels"}}),
+		reason: ssv1alpha1.ReasonUserInputValidationFailed, message: []string{"the Secret's labels or annotations are not valid", `spec.secretObject.labels: Invalid value: "not a label"`}}),
 	Entry("values over the 1 MiB of a Secret", func() badInput {
 		objects, data := many(50, 50)
 		return badInput{objects: objects, data: data, vault: setMany(50, 25000),

@@ -169,6 +169,11 @@ func (f *foreignSecrets) enqueue(ctx context.Context, key types.NamespacedName) 
 // blockedByForeignSecret reports whether a pass failed because a foreign
 // Secret holds the SecretSync's name.
 func blockedByForeignSecret(serr *syncError) bool {
-	return serr != nil && (serr.reason == ssv1alpha1.ReasonInvalidClusterSecretLabelError ||
-		serr.reason == ssv1alpha1.ReasonInvalidClusterSecretAnnotationError)
+	return serr != nil && foreignSecretReason(serr.reason)
+}
+
+// foreignSecretReason reports whether reason is the outcome of a check that
+// found a foreign Secret holding the SecretSync's name.
+func foreignSecretReason(reason string) bool {
+	return reason == ssv1alpha1.ReasonInvalidClusterSecretLabelError || reason == ssv1alpha1.ReasonInvalidClusterSecretAnnotationError
 }

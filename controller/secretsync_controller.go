@@ -167,6 +167,12 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		ctrl.LoggerFrom(ctx).V(1).Info("Sync deferred", "message", syncErr.message, "retryAfter", syncErr.retryAfter)
 		return ctrl.Result{RequeueAfter: syncErr.retryAfter + spread(syncErr.retryAfter)}, nil
 	}
+	if syncErr != nil && syncErr.stale {
+		// The cache catches up within moments; the backoff keeps a pass
+		// that keeps finding it behind from spinning.
+		ctrl.LoggerFrom(ctx).V(1).Info("Sync started from a stale cache", "message", syncErr.message)
+		return ctrl.Result{RequeueAfter: r.retries.When(req)}, nil
+	}
 	r.foreign.track(req.NamespacedName, blockedByForeignSecret(syncErr))
 	status := computeStatus(ss.Status, s, syncErr, r.now())
 	prev := latestCondition(ss.Status)
@@ -236,10 +242,15 @@ func (r *SecretSyncReconciler) patchStatus(ctx context.Context, ss *ssv1alpha1.S
 
 // recordOutcome records an Event on state changes only: when the latest
 // condition's type, status or reason differs from the one before the pass,
-// or when the pass wrote the Secret.
+// or when the pass wrote the Secret. A SecretSync's first outcome, when it
+// is a success, records none: its status says CreateSucceeded, and an
+// Event would double the writes of every first sync.
 func (r *SecretSyncReconciler) recordOutcome(ss *ssv1alpha1.SecretSync, prev metav1.Condition, s *syncScope) {
 	latest := latestCondition(ss.Status)
 	if !s.wrote && prev.Type == latest.Type && prev.Status == latest.Status && prev.Reason == latest.Reason {
+		return
+	}
+	if prev.Type == "" && latest.Status == metav1.ConditionTrue {
 		return
 	}
 	eventType := corev1.EventTypeNormal

@@ -66,10 +66,11 @@ var _ = Describe("SecretSync reconciler", func() {
 		Expect(secret.OwnerReferences).To(ConsistOf(metav1.OwnerReference{
 			APIVersion: "secret-sync.x-k8s.io/v1alpha1", Kind: "SecretSync", Name: "app", UID: ss.UID, Controller: ptr.To(true),
 		}))
-		Expect(secret.ManagedFields).To(ContainElement(And(
+		Expect(secret.ManagedFields).To(ConsistOf(And(
 			HaveField("Manager", ssv1alpha1.FieldManager),
-			HaveField("Operation", metav1.ManagedFieldsOperationApply),
-		)))
+			HaveField("Operation", metav1.ManagedFieldsOperationUpdate),
+		)), "a first sync creates the Secret")
+		Consistently(eventReasons(ctx, ns), time.Second).Should(BeEmpty(), "a first sync that succeeds records no Event")
 
 		By("passing the provider a token for the ServiceAccount with the workload identity audience")
 		attrs := provider.lastAttributes(ns)
@@ -91,9 +92,25 @@ var _ = Describe("SecretSync reconciler", func() {
 		Expect(string(statusJSON)).NotTo(ContainSubstring(canaryA))
 	})
 
-	It("reports Update/UpdateNoValueChangeSucceeded on a check with no change, writes nothing, and shows the check in metrics only", func() {
+	It("makes the fields of the Secret it created its applied fields at the next write, so that a key the SecretSync no longer maps is removed", func() {
 		ss := createSecretSync(ctx, ns, "app")
-		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionTrue, ssv1alpha1.ReasonUpdateNoValueChangeSucceeded)
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+
+		got := getSecretSync(ctx, ss)
+		got.Spec.SecretObject.Data = got.Spec.SecretObject.Data[:1]
+		Expect(k8s.Update(ctx, got)).To(Succeed())
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionTrue, ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded)
+		secret := getSecret(ctx, ns, "app")
+		Expect(secret.Data).To(Equal(map[string][]byte{"key-a": []byte(canaryA)}))
+		Expect(secret.ManagedFields).To(ConsistOf(And(
+			HaveField("Manager", ssv1alpha1.FieldManager),
+			HaveField("Operation", metav1.ManagedFieldsOperationApply),
+		)))
+	})
+
+	It("keeps Create/CreateSucceeded through checks with no change, writes nothing, and shows the checks in metrics only", func() {
+		ss := createSecretSync(ctx, ns, "app")
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
 		secretVersion := getSecret(ctx, ns, "app").ResourceVersion
 		syncVersion := getSecretSync(ctx, ss).ResourceVersion
 		lastSync := getSecretSync(ctx, ss).Status.LastSuccessfulSyncTime.Time
@@ -107,6 +124,7 @@ var _ = Describe("SecretSync reconciler", func() {
 		Expect(getSecret(ctx, ns, "app").ResourceVersion).To(Equal(secretVersion), "the Secret was written")
 		Expect(getSecretSync(ctx, ss).ResourceVersion).To(Equal(syncVersion), "the SecretSync status was written")
 		Expect(getSecretSync(ctx, ss).Status.LastSuccessfulSyncTime.Time).To(Equal(lastSync), "lastSuccessfulSyncTime moved without a write")
+		Expect(latestCondition(getSecretSync(ctx, ss)).Reason).To(Equal(ssv1alpha1.ReasonCreateSucceeded))
 		Eventually(func() float64 { return metricValue("kvsync_secretsync_last_check_timestamp_seconds", checkLabels) }).
 			Should(BeNumerically(">=", float64(before.UnixMilli())/1000), "the latest check is not in the metrics")
 
@@ -129,7 +147,7 @@ var _ = Describe("SecretSync reconciler", func() {
 
 	It("rewrites the Secret and reports UpdateValueChangeOrForceUpdateSucceeded on a new forceSynchronization value", func() {
 		ss := createSecretSync(ctx, ns, "app")
-		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionTrue, ssv1alpha1.ReasonUpdateNoValueChangeSucceeded)
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
 
 		reasons := recordReasons(ctx, ss)
 		got := getSecretSync(ctx, ss)
@@ -140,8 +158,8 @@ var _ = Describe("SecretSync reconciler", func() {
 
 	It("keeps syncing every SecretSync after a defect panics inside a Mount that other checks share", Label("reason:ControllerInternalError"), func() {
 		a, b := createSecretSync(ctx, ns, "app-a"), createSecretSync(ctx, ns, "app-b")
-		SecretSyncMustHaveReason(ctx, a, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionTrue, ssv1alpha1.ReasonUpdateNoValueChangeSucceeded)
-		SecretSyncMustHaveReason(ctx, b, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionTrue, ssv1alpha1.ReasonUpdateNoValueChangeSucceeded)
+		SecretSyncMustHaveReason(ctx, a, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
+		SecretSyncMustHaveReason(ctx, b, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
 
 		By("panicking inside the next Mount of the namespace, which the other SecretSync's routine check waits for")
 		panics.arm(ns, 1)
@@ -242,9 +260,9 @@ var _ = Describe("SecretSync reconciler", func() {
 		Expect(err).To(MatchError(ContainSubstring("holds 5 bytes, want at least 32")))
 	})
 
-	It("shows the reason of the latest check in kubectl's columns", func() {
+	It("shows the latest reason in kubectl's columns", func() {
 		ss := createSecretSync(ctx, ns, "app")
-		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeUpdate, metav1.ConditionTrue, ssv1alpha1.ReasonUpdateNoValueChangeSucceeded)
+		SecretSyncMustHaveReason(ctx, ss, ssv1alpha1.ConditionTypeCreate, metav1.ConditionTrue, ssv1alpha1.ReasonCreateSucceeded)
 
 		clientset, err := kubernetes.NewForConfig(cfg)
 		Expect(err).NotTo(HaveOccurred())
@@ -259,7 +277,7 @@ var _ = Describe("SecretSync reconciler", func() {
 		for i, c := range table.ColumnDefinitions {
 			columns[c.Name] = table.Rows[0].Cells[i]
 		}
-		Expect(columns).To(HaveKeyWithValue("Reason", ssv1alpha1.ReasonUpdateNoValueChangeSucceeded))
+		Expect(columns).To(HaveKeyWithValue("Reason", ssv1alpha1.ReasonCreateSucceeded))
 		Expect(columns).To(HaveKey("In Sync Since"))
 		Expect(columns).To(HaveKey("Age"))
 	})

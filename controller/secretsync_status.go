@@ -22,8 +22,9 @@ import (
 //
 // The pass's condition is Update when a managed Secret existed at the start
 // of the pass and Create otherwise. The condition set last is moved to the
-// end of the list, so the last condition is always the outcome of the latest
-// check. syncHash and lastSuccessfulSyncTime change only on success:
+// end of the list, so the last condition is always the latest change of
+// outcome: a pass that writes nothing and succeeds after a success leaves
+// it as it is (see stillTrue). syncHash and lastSuccessfulSyncTime change only on success:
 // lastSuccessfulSyncTime is set when the Secret was written, and when a check
 // succeeds after one that did not.
 func computeStatus(prev ssv1alpha1.SecretSyncStatus, s *syncScope, syncErr *syncError, now time.Time) ssv1alpha1.SecretSyncStatus {
@@ -61,20 +62,55 @@ func syncCondition(prev []metav1.Condition, s *syncScope, syncErr *syncError) me
 	if syncErr != nil {
 		return metav1.Condition{Type: condType, Status: metav1.ConditionFalse, Reason: syncErr.reason, Message: syncErr.message}
 	}
+	switch {
+	case condType == ssv1alpha1.ConditionTypeCreate:
+		return successCondition(condType, ssv1alpha1.ReasonCreateSucceeded, s)
+	case s.wrote:
+		return successCondition(condType, ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded, s)
+	}
+	if last, ok := stillTrue(prev, s); ok {
+		return last
+	}
+	return successCondition(condType, ssv1alpha1.ReasonUpdateNoValueChangeSucceeded, s)
+}
+
+// stillTrue returns the latest condition of prev when a pass that wrote
+// nothing leaves it true as it stands: it is a success of the SecretSync's
+// generation, and its message says what the pass would say under its reason
+// (the same item count, class and vault versions). A success is not
+// rewritten as UpdateNoValueChangeSucceeded by every check that finds
+// nothing to change: the reason stays the latest change of outcome (the
+// creation, a rewrite, or a return to success with nothing to write), so
+// that a steady state, first poll included, writes nothing.
+func stillTrue(prev []metav1.Condition, s *syncScope) (metav1.Condition, bool) {
+	if len(prev) == 0 {
+		return metav1.Condition{}, false
+	}
+	last := prev[len(prev)-1]
+	if last.Status != metav1.ConditionTrue || last.ObservedGeneration != s.secretSync.Generation {
+		return metav1.Condition{}, false
+	}
+	if successCondition(last.Type, last.Reason, s).Message != last.Message {
+		return metav1.Condition{}, false
+	}
+	return last, true
+}
+
+// successCondition is the condition of a successful pass with reason.
+func successCondition(condType, reason string, s *syncScope) metav1.Condition {
 	ss := s.secretSync
 	items := len(ss.Spec.SecretObject.Data)
 	versions := versionsNote(s.versions)
-	switch {
-	case condType == ssv1alpha1.ConditionTypeCreate:
-		return metav1.Condition{Type: condType, Status: metav1.ConditionTrue, Reason: ssv1alpha1.ReasonCreateSucceeded,
-			Message: fmt.Sprintf("Secret %q was created with %d item(s) from SecretProviderClass %q.%s", ss.Name, items, ss.Spec.SecretProviderClassName, versions)}
-	case s.wrote:
-		return metav1.Condition{Type: condType, Status: metav1.ConditionTrue, Reason: ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded,
-			Message: fmt.Sprintf("Secret %q was rewritten with %d item(s) from SecretProviderClass %q: a value, the SecretSync or the SecretProviderClass changed, or a new forceSynchronization value was set.%s", ss.Name, items, ss.Spec.SecretProviderClassName, versions)}
+	var msg string
+	switch reason {
+	case ssv1alpha1.ReasonCreateSucceeded:
+		msg = fmt.Sprintf("Secret %q was created with %d item(s) from SecretProviderClass %q.%s", ss.Name, items, ss.Spec.SecretProviderClassName, versions)
+	case ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded:
+		msg = fmt.Sprintf("Secret %q was rewritten with %d item(s) from SecretProviderClass %q: a value, the SecretSync or the SecretProviderClass changed, or a new forceSynchronization value was set.%s", ss.Name, items, ss.Spec.SecretProviderClassName, versions)
 	default:
-		return metav1.Condition{Type: condType, Status: metav1.ConditionTrue, Reason: ssv1alpha1.ReasonUpdateNoValueChangeSucceeded,
-			Message: fmt.Sprintf("Secret %q is up to date with SecretProviderClass %q: no change was needed.%s", ss.Name, ss.Spec.SecretProviderClassName, versions)}
+		msg = fmt.Sprintf("Secret %q is up to date with SecretProviderClass %q: no change was needed.%s", ss.Name, ss.Spec.SecretProviderClassName, versions)
 	}
+	return metav1.Condition{Type: condType, Status: metav1.ConditionTrue, Reason: reason, Message: msg}
 }
 
 // maxVersionsNoted bounds the versions a success message names.

@@ -28,6 +28,13 @@ func TestComputeStatus(t *testing.T) {
 	succeeded := func(condType, reason string) metav1.Condition {
 		return metav1.Condition{Type: condType, Status: metav1.ConditionTrue, Reason: reason, Message: "m", ObservedGeneration: 2, LastTransitionTime: earlier}
 	}
+	// current is a success as a pass of the SecretSync's generation that
+	// read version v of its object words it.
+	current := func(condType, reason, v string) metav1.Condition {
+		c := successCondition(condType, reason, &syncScope{secretSync: ss, versions: map[string]string{"a": v}})
+		c.ObservedGeneration, c.LastTransitionTime = ss.Generation, earlier
+		return c
+	}
 	failed := func(condType, reason string) metav1.Condition {
 		return metav1.Condition{Type: condType, Status: metav1.ConditionFalse, Reason: reason, Message: "m", ObservedGeneration: 2, LastTransitionTime: earlier}
 	}
@@ -43,6 +50,8 @@ func TestComputeStatus(t *testing.T) {
 		wantHash   string
 		wantTime   *metav1.Time
 		wantTypes  []string
+		// unchanged: the status is the previous one, so nothing is written.
+		unchanged bool
 	}{
 		{
 			name:       "a first pass that wrote the Secret reports Create/CreateSucceeded and sets hash and time",
@@ -66,7 +75,7 @@ func TestComputeStatus(t *testing.T) {
 			wantTypes:  []string{"Create"},
 		},
 		{
-			name:       "a check of an existing Secret that wrote nothing reports Update/UpdateNoValueChangeSucceeded and keeps the time",
+			name:       "a check of a changed SecretSync that wrote nothing reports Update/UpdateNoValueChangeSucceeded and keeps the time",
 			prev:       ssv1alpha1.SecretSyncStatus{SyncHash: "h1", LastSuccessfulSyncTime: &earlier, Conditions: []metav1.Condition{succeeded("Create", ssv1alpha1.ReasonCreateSucceeded)}},
 			scope:      syncScope{existing: managed, hash: "h1"},
 			wantType:   ssv1alpha1.ConditionTypeUpdate,
@@ -85,6 +94,41 @@ func TestComputeStatus(t *testing.T) {
 			wantReason: ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded,
 			wantHash:   "h2",
 			wantTime:   &nowSec,
+			wantTypes:  []string{"Create", "Update"},
+		},
+		{
+			name:       "a check that wrote nothing keeps CreateSucceeded of the same generation and vault versions as it is",
+			prev:       ssv1alpha1.SecretSyncStatus{SyncHash: "h1", LastSuccessfulSyncTime: &earlier, Conditions: []metav1.Condition{current("Create", ssv1alpha1.ReasonCreateSucceeded, "v1")}},
+			scope:      syncScope{existing: managed, hash: "h1", versions: map[string]string{"a": "v1"}},
+			wantType:   ssv1alpha1.ConditionTypeCreate,
+			wantStatus: metav1.ConditionTrue,
+			wantReason: ssv1alpha1.ReasonCreateSucceeded,
+			wantHash:   "h1",
+			wantTime:   &earlier,
+			wantTypes:  []string{"Create"},
+			unchanged:  true,
+		},
+		{
+			name:       "a check that wrote nothing keeps UpdateValueChangeOrForceUpdateSucceeded of the same generation and vault versions as it is",
+			prev:       ssv1alpha1.SecretSyncStatus{SyncHash: "h2", LastSuccessfulSyncTime: &earlier, Conditions: []metav1.Condition{succeeded("Create", ssv1alpha1.ReasonCreateSucceeded), current("Update", ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded, "v2")}},
+			scope:      syncScope{existing: managed, hash: "h2", versions: map[string]string{"a": "v2"}},
+			wantType:   ssv1alpha1.ConditionTypeUpdate,
+			wantStatus: metav1.ConditionTrue,
+			wantReason: ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded,
+			wantHash:   "h2",
+			wantTime:   &earlier,
+			wantTypes:  []string{"Create", "Update"},
+			unchanged:  true,
+		},
+		{
+			name:       "a check that wrote nothing but read a new vault version of the same value reports Update/UpdateNoValueChangeSucceeded",
+			prev:       ssv1alpha1.SecretSyncStatus{SyncHash: "h1", LastSuccessfulSyncTime: &earlier, Conditions: []metav1.Condition{current("Create", ssv1alpha1.ReasonCreateSucceeded, "v1")}},
+			scope:      syncScope{existing: managed, hash: "h1", versions: map[string]string{"a": "v2"}},
+			wantType:   ssv1alpha1.ConditionTypeUpdate,
+			wantStatus: metav1.ConditionTrue,
+			wantReason: ssv1alpha1.ReasonUpdateNoValueChangeSucceeded,
+			wantHash:   "h1",
+			wantTime:   &earlier,
 			wantTypes:  []string{"Create", "Update"},
 		},
 		{
@@ -138,6 +182,9 @@ func TestComputeStatus(t *testing.T) {
 			s := tt.scope
 			s.secretSync = ss
 			got := computeStatus(tt.prev, &s, tt.err, now)
+			if eq := statusEqual(got, tt.prev); eq != tt.unchanged {
+				t.Errorf("status unchanged = %v, want %v", eq, tt.unchanged)
+			}
 
 			last := got.Conditions[len(got.Conditions)-1]
 			if last.Type != tt.wantType || last.Status != tt.wantStatus || last.Reason != tt.wantReason {

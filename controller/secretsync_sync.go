@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/utils/ptr"
@@ -90,6 +91,10 @@ type syncError struct {
 	// retryAfter.
 	deferred   bool
 	retryAfter time.Duration
+	// stale is a pass that found the API server ahead of the cache it
+	// started from (a Secret it did not see exists, or changed): nothing is
+	// recorded, and the check runs again from a fresh view.
+	stale bool
 }
 
 func (e *syncError) Error() string { return e.reason + ": " + e.message }
@@ -134,15 +139,22 @@ func recovered(p any) *syncError {
 		"the controller hit an internal error (recovered panic: %v); report it with the controller logs", p)
 }
 
-// observeSecret finds the Secret of the SecretSync and refuses to go on when
-// it exists but is not managed.
+// observeSecret finds the managed Secret of the SecretSync in the cache and
+// refuses to go on when a Secret of its name is not managed. A cache miss
+// is not looked up: the Secret is then created without a read first, and
+// the create finds a foreign Secret if there is one (see createSecret).
+// Only when the latest check found a foreign Secret is it read here, so
+// that a blocked SecretSync does not read its vault at every check.
 func (r *SecretSyncReconciler) observeSecret(ctx context.Context, s *syncScope) *syncError {
 	ss := s.secretSync
 	key := client.ObjectKeyFromObject(ss)
 	secret := &corev1.Secret{}
 	err := r.Client.Get(ctx, key, secret)
 	if apierrors.IsNotFound(err) {
-		// The cache holds only labelled Secrets: look for a foreign one.
+		if !foreignSecretReason(latestReason(ss.Status)) {
+			return nil
+		}
+		// The cache holds only labelled Secrets: look for the foreign one.
 		err = r.APIReader.Get(ctx, key, secret)
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -151,6 +163,17 @@ func (r *SecretSyncReconciler) observeSecret(ctx context.Context, s *syncScope) 
 	if err != nil {
 		return fail(ssv1alpha1.ReasonControllerSyncFailed, true, err, "reading Secret %q failed: %s", ss.Name, apiMessage(err))
 	}
+	if serr := checkManaged(secret, ss); serr != nil {
+		return serr
+	}
+	s.existing = secret
+	return nil
+}
+
+// checkManaged refuses a Secret of the SecretSync's name that is not
+// provably its own: it lacks the managed label or annotation, or names
+// another owner.
+func checkManaged(secret *corev1.Secret, ss *ssv1alpha1.SecretSync) *syncError {
 	if _, ok := secret.Labels[ssv1alpha1.ManagedLabel]; !ok {
 		return fail(ssv1alpha1.ReasonInvalidClusterSecretLabelError, false, nil,
 			"Secret %q already exists and is not managed by the secret sync controller: it lacks the label %q. "+
@@ -169,7 +192,6 @@ func (r *SecretSyncReconciler) observeSecret(ctx context.Context, s *syncScope) 
 				"It is left untouched. Delete it (kubectl delete secret -n %s %s) to let the controller create it, or rename the SecretSync.",
 			ss.Name, owner, ss.UID, ss.Namespace, ss.Name)
 	}
-	s.existing = secret
 	return nil
 }
 
@@ -338,11 +360,19 @@ func resultFor(results []mountResult, sourcePath string) mountResult {
 	return mountResult{files: map[string][]byte{}}
 }
 
-// applySecret writes the desired Secret unless it is already up to date.
+// applySecret writes the desired Secret unless it is already up to date: it
+// creates a Secret the pass did not find, and applies the fields of one it
+// found.
 func (r *SecretSyncReconciler) applySecret(ctx context.Context, s *syncScope) *syncError {
 	ss, d := s.secretSync, s.desired
-	if s.existing != nil && s.hash == ss.Status.SyncHash && secretMatches(s.existing, d, ss) {
+	if s.existing == nil {
+		return r.createSecret(ctx, s)
+	}
+	if s.hash == ss.Status.SyncHash && secretMatches(s.existing, d, ss) {
 		return nil
+	}
+	if serr := r.adoptCreatedFields(ctx, s); serr != nil {
+		return serr
 	}
 	apply := corev1ac.Secret(ss.Name, ss.Namespace).
 		WithType(d.secretType).
@@ -363,6 +393,104 @@ func (r *SecretSyncReconciler) applySecret(ctx context.Context, s *syncScope) *s
 	}
 	s.wrote = true
 	return nil
+}
+
+// createSecret creates the desired Secret, the one request a first sync
+// needs: the pass found no managed Secret, and it does not read the API
+// server to learn that none exists. When one does, it is read: a foreign
+// Secret fails the pass as observeSecret would have, and a managed one (the
+// cache had not seen it yet) makes the pass stale.
+func (r *SecretSyncReconciler) createSecret(ctx context.Context, s *syncScope) *syncError {
+	ss, d := s.secretSync, s.desired
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: ss.Name, Namespace: ss.Namespace, Labels: d.labels, Annotations: d.annotations,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: ssv1alpha1.GroupVersion.String(), Kind: "SecretSync",
+				Name: ss.Name, UID: ss.UID, Controller: ptr.To(true)}},
+		},
+		Type: d.secretType,
+		Data: d.data,
+	}
+	err := r.Client.Create(ctx, secret, client.FieldOwner(ssv1alpha1.FieldManager))
+	if err == nil {
+		r.ownWrites.Store(client.ObjectKeyFromObject(ss), secret.ResourceVersion)
+		s.wrote = true
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return applyFailure(ss, err)
+	}
+	found := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(ss), found); err != nil && !apierrors.IsNotFound(err) {
+		return fail(ssv1alpha1.ReasonControllerSyncFailed, true, err, "reading Secret %q failed: %s", ss.Name, apiMessage(err))
+	}
+	if found.Name != "" {
+		if serr := checkManaged(found, ss); serr != nil {
+			return serr
+		}
+	}
+	return &syncError{stale: true, message: fmt.Sprintf("Secret %q was created or deleted since the cache was read", ss.Name)}
+}
+
+// adoptCreatedFields makes the fields the controller set when it created
+// the Secret its applied fields. A create records them under the
+// controller's manager with operation Update, and an apply by the same
+// manager would then conflict with them and never remove a key it no
+// longer sets. The entry's operation is switched to Apply with a JSON patch
+// that tests it is still the controller's Update entry, as
+// k8s.io/client-go/util/csaupgrade does when no Apply entry exists; the
+// cache keeps the managers without their field sets, which the patch does
+// not need. It runs once, at the first write after the creation.
+func (r *SecretSyncReconciler) adoptCreatedFields(ctx context.Context, s *syncScope) *syncError {
+	ss := s.secretSync
+	i := createdFieldsEntry(s.existing.ManagedFields)
+	if i < 0 {
+		return nil
+	}
+	entry := fmt.Sprintf("/metadata/managedFields/%d", i)
+	patch, err := json.Marshal([]map[string]string{
+		{"op": "test", "path": entry + "/manager", "value": ssv1alpha1.FieldManager},
+		{"op": "test", "path": entry + "/operation", "value": string(metav1.ManagedFieldsOperationUpdate)},
+		{"op": "replace", "path": entry + "/operation", "value": string(metav1.ManagedFieldsOperationApply)},
+	})
+	if err != nil {
+		return fail(ssv1alpha1.ReasonControllerInternalError, true, err, "encoding the managed fields patch of Secret %q: %v", ss.Name, err)
+	}
+	adopted := s.existing.DeepCopy()
+	err = r.Client.Patch(ctx, adopted, client.RawPatch(types.JSONPatchType, patch))
+	switch {
+	case err == nil:
+		r.ownWrites.Store(client.ObjectKeyFromObject(ss), adopted.ResourceVersion)
+		return nil
+	case deniedByPolicy(err):
+		return applyFailure(ss, err)
+	case apierrors.IsInvalid(err) || apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+		// A test failed (the entry moved) or the Secret is gone: the
+		// cache is behind.
+		return &syncError{stale: true, err: err, message: fmt.Sprintf("the managed fields of Secret %q changed since the cache was read", ss.Name)}
+	}
+	return applyFailure(ss, err)
+}
+
+// createdFieldsEntry returns the index of the managed fields entry a create
+// by the controller recorded, or -1 when there is none or the controller
+// already has an Apply entry (that Secret was created by an apply).
+func createdFieldsEntry(managed []metav1.ManagedFieldsEntry) int {
+	created := -1
+	for i, m := range managed {
+		if m.Manager != ssv1alpha1.FieldManager || m.Subresource != "" {
+			continue
+		}
+		switch m.Operation {
+		case metav1.ManagedFieldsOperationApply:
+			return -1
+		case metav1.ManagedFieldsOperationUpdate:
+			if created < 0 {
+				created = i
+			}
+		}
+	}
+	return created
 }
 
 // applyFailure classifies an error of the Secret apply.

@@ -10,6 +10,9 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	ssv1alpha1 "github.com/kvsync/kvsync/api/secretsync/v1alpha1"
 )
@@ -63,6 +66,10 @@ func (r *SecretSyncReconciler) checkSpec(_ context.Context, s *syncScope) *syncE
 			"Secret %q exists with type %q but spec.secretObject.type is %q, and the type of a Secret cannot change. "+
 				"Delete the Secret (kubectl delete secret -n %s %s) and it is recreated with the new type",
 			ss.Name, s.existing.Type, t, ss.Namespace, ss.Name)
+	}
+	if errs := validateMetadata(ss); len(errs) > 0 {
+		return fail(ssv1alpha1.ReasonUserInputValidationFailed, false, errs.ToAggregate(),
+			"the Secret's labels or annotations are not valid: %s. Fix spec.secretObject", errs.ToAggregate().Error())
 	}
 	if t == corev1.SecretTypeTLS {
 		var keys []string
@@ -166,4 +173,13 @@ func azureObjectProblem(o classObject) string {
 		return "the file name (objectAlias, or objectName) must be a relative path without '..'"
 	}
 	return ""
+}
+
+// validateMetadata checks the labels and annotations the SecretSync gives
+// its Secret as the API server would, so that a SecretSync changed to
+// invalid ones fails before anything is written.
+func validateMetadata(ss *ssv1alpha1.SecretSync) field.ErrorList {
+	obj := field.NewPath("spec", "secretObject")
+	errs := metav1validation.ValidateLabels(ss.Spec.SecretObject.Labels, obj.Child("labels"))
+	return append(errs, apivalidation.ValidateAnnotations(ss.Spec.SecretObject.Annotations, obj.Child("annotations"))...)
 }

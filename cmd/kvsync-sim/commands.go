@@ -28,7 +28,7 @@ import (
 // success: the reason says whether a value changed.
 func expect(out io.Writer, st state, causeID string) {
 	if causeID == "synced" {
-		fmt.Fprintf(out, "Expect at the next check (within the poll interval, %s; now with kvsync-sim poll): success, %s if a value the SecretSyncs read changed, else %s.\n",
+		fmt.Fprintf(out, "Expect at the next check (within the poll interval, %s; now with kvsync-sim poll): success, %s if a value the SecretSyncs read changed, else %s after a failure (a SecretSync already in sync keeps the reason it shows).\n",
 			st.Poll, ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded, ssv1alpha1.ReasonUpdateNoValueChangeSucceeded)
 		return
 	}

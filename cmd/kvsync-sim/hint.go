@@ -198,7 +198,7 @@ func outcome(ch change, total, failed, touched int) (reason, detail string) {
 		again = fmt.Sprintf("the identity may read all %d item(s)", touched)
 	}
 	return ssv1alpha1.ReasonUpdateNoValueChangeSucceeded + "|" + ssv1alpha1.ReasonUpdateValueChangeOrForceUpdateSucceeded,
-		again + "; the reason says whether the Secret's value changed"
+		again + "; the reason says whether the Secret's value changed (a SecretSync already in sync keeps the reason it shows)"
 }
 
 // printPredictions prints what the next check of each SecretSync reports,
