@@ -65,8 +65,11 @@ type Options struct {
 	// Provider is the Azure provider on azure.sock (embedded mode):
 	// ProviderKvsync (the default) or ProviderUpstreamShaped.
 	Provider string
-	// WithoutController starts no controller (embedded mode): the caller
-	// starts its own, one per namespace, with StartController.
+	// WithoutController starts no controller. In the embedded mode the
+	// caller starts its own, one per namespace, with StartController; in
+	// the external mode the controller is installed (ServiceAccount, RBAC,
+	// admission policies, ControllerConfig) and its process starts with
+	// StartControllerProcess.
 	WithoutController bool
 }
 
@@ -143,6 +146,9 @@ type Environment struct {
 	// Controller, Provider and Fakevault are the processes of the external
 	// mode, which tests may kill; nil in the other modes.
 	Controller, Provider, Fakevault *Process
+	// ControllerConfig is the API access of the controller process in the
+	// external mode (the chart's ServiceAccount); nil in the other modes.
+	ControllerConfig *rest.Config
 	// RunSuffix ends the names of every scenario's namespace and vault,
 	// so that a run on a cluster and a fake that outlive it does not meet
 	// an earlier run's; empty where the control plane and the fake are
@@ -160,6 +166,9 @@ type Environment struct {
 	// scheme and socketDir are what StartController's controllers use.
 	scheme    *runtime.Scheme
 	socketDir string
+	// startControllerProcess starts the external mode's controller process
+	// that Options.WithoutController held back; nil once started.
+	startControllerProcess func(context.Context) error
 }
 
 // Start starts an Environment. Stop it when done.

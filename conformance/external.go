@@ -99,14 +99,38 @@ func StartExternal(ctx context.Context, opts ExternalOptions) (_ *Environment, e
 	if err := e.startProviderBinary(ctx, opts, bin, dir, sockets, fake); err != nil {
 		return nil, err
 	}
-	if err := e.startControllerBinary(ctx, opts, bin, dir, sockets); err != nil {
-		return nil, err
-	}
-	e.Metrics = e.Controller.Metrics
 	if e.Provider.MetricsURL() != "" {
 		e.ProviderMetrics = e.Provider.Metrics
 	}
+	kubeconfig, err := e.installController(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	e.startControllerProcess = func(ctx context.Context) error {
+		return e.startControllerBinary(ctx, opts, bin, dir, sockets, kubeconfig)
+	}
+	if opts.WithoutController {
+		return e, nil
+	}
+	if err := e.StartControllerProcess(ctx); err != nil {
+		return nil, err
+	}
 	return e, nil
+}
+
+// StartControllerProcess starts the kvsync-controller process that
+// StartExternal held back (Options.WithoutController), and waits until it
+// is healthy.
+func (e *Environment) StartControllerProcess(ctx context.Context) error {
+	if e.startControllerProcess == nil {
+		return errors.New("no controller process is held back: StartControllerProcess needs the external mode with Options.WithoutController, once")
+	}
+	if err := e.startControllerProcess(ctx); err != nil {
+		return err
+	}
+	e.startControllerProcess = nil
+	e.Metrics = e.Controller.Metrics
+	return nil
 }
 
 // startGarbageCollector runs kube-controller-manager with its garbage
@@ -272,12 +296,9 @@ func waitProviderVersion(ctx context.Context, path string) error {
 // requests are made as the chart's ServiceAccount (impersonated: envtest
 // runs no kubelet to mount a token), so every scenario also proves the
 // Role is enough. It waits until the controller is healthy.
-func (e *Environment) startControllerBinary(ctx context.Context, opts ExternalOptions, bin, dir, sockets string) error {
-	kubeconfigFile, err := e.installController(ctx, dir)
-	if err != nil {
-		return err
-	}
+func (e *Environment) startControllerBinary(ctx context.Context, opts ExternalOptions, bin, dir, sockets, kubeconfigFile string) error {
 	controllerHealth, controllerMetrics := freeAddr(), freeAddr()
+	var err error
 	if e.Controller, err = e.process(opts.Log, filepath.Join(bin, "kvsync-controller"), controllerMetrics, append([]string{"KUBECONFIG=" + kubeconfigFile, "HOME=" + dir}, opts.ControllerEnv...),
 		append([]string{"--namespace", controllerRelease.Namespace, "--provider-socket-dir", sockets, "--leader-elect",
 			"--hash-key-secret", "kvsync-sync-hash-key", "--leader-election-id", "kvsync-controller.secret-sync.x-k8s.io",
@@ -346,6 +367,9 @@ func (e *Environment) installController(ctx context.Context, dir string) (string
 	}
 	file := filepath.Join(dir, "kubeconfig")
 	if err := clientcmd.WriteToFile(*kubeconfig, file); err != nil {
+		return "", err
+	}
+	if e.ControllerConfig, err = clientcmdConfig(file); err != nil {
 		return "", err
 	}
 	return file, e.waitForPolicies(ctx, username)

@@ -48,15 +48,26 @@ func TestTheControllerDoesTheLeastWork(t *testing.T) {
 		{"initial Secret writes", r.Initial.SecretWrites, 20},
 		{"initial status writes", r.Initial.StatusWrites, 20},
 		{"initial token requests (one ServiceAccount)", r.Initial.TokenRequests, 1},
+		{"initial Events (a first sync's success records none)", float64(len(r.InitialEvents)), 0},
+		{"Secret writes of the first poll after the sync", r.FirstPoll.SecretWrites, 0},
+		{"status writes of the first poll after the sync", r.FirstPoll.StatusWrites, 0},
 		{"steady Secret writes per poll", r.SteadyPerPoll.SecretWrites, 0},
 		{"steady status writes per poll", r.SteadyPerPoll.StatusWrites, 0},
 		{"steady token requests per poll", r.SteadyPerPoll.TokenRequests, 0},
-		{"Secret writes after one value changed (its dependents)", r.Change.SecretWrites, 10},
+		// The first write after a creation is two: the created fields
+		// become applied fields, then the apply.
+		{"Secret writes after one value changed (two per dependent)", r.Change.SecretWrites, 20},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
 		}
+	}
+	if got := r.Initial.Writes["secrets POST"]; got != 20 {
+		t.Errorf("initial Secret creates = %v, want one per SecretSync (20): %v", got, r.Initial.Writes)
+	}
+	if r.FloorSeconds <= 0 {
+		t.Errorf("the floor was not measured")
 	}
 	if v := r.Initial.VaultRequests; v < 60 || v > 60*1.5 {
 		t.Errorf("initial vault requests = %v, want about one per object per SecretSync (60)", v)

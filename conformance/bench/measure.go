@@ -43,9 +43,16 @@ type Result struct {
 	// SyncSeconds is the time from the first SecretSync created to all of
 	// them synced.
 	SyncSeconds float64 `json:"syncSeconds"`
-	Initial     Counts  `json:"initial"`
+	// FloorSeconds is the least the same creations and syncs can take on
+	// the same API server: the harness's creations with one Secret create
+	// and one status patch each, as the controller (see floor).
+	FloorSeconds float64 `json:"floorSeconds"`
+	Initial      Counts  `json:"initial"`
 	// InitialEvents counts the Events of the initial sync by reason.
 	InitialEvents map[string]int `json:"initialEvents"`
+	// FirstPoll are the counts of the poll and a half after the initial
+	// sync: the first check of every SecretSync after its creation.
+	FirstPoll Counts `json:"firstPoll"`
 	// SteadyPerPoll are the steady state's counts per poll.
 	SteadyPerPoll Counts `json:"steadyPerPoll"`
 	// SteadyAfterSeconds is when the steady state's window began, after
@@ -216,7 +223,9 @@ func tokenRates(c Counts) *Tokens {
 }
 
 // startEnvironment starts the components as separate processes, the
-// controller with Key Vault's read rate, then o.controller's flags. With
+// controller installed but held back until the floor is measured
+// (measurement.startController starts it), with Key Vault's read rate,
+// then o.controller's flags. With
 // o.pprofDir it also serves pprof, and the returned profiler reads it;
 // otherwise the profiler is nil. Stop the Environment when done.
 func startEnvironment(ctx context.Context, o options, log io.Writer) (*conformance.Environment, *profiler, error) {
@@ -231,7 +240,7 @@ func startEnvironment(ctx context.Context, o options, log io.Writer) (*conforman
 		args = append(args, "--pprof-bind-address="+addr)
 	}
 	env, err := conformance.StartExternal(ctx, conformance.ExternalOptions{ModuleRoot: o.moduleRoot, ControllerArgs: args, ControllerEnv: o.controllerEnv,
-		Options: conformance.Options{CRDDir: filepath.Join(o.moduleRoot, "deploy", "crds"), PollInterval: o.poll, Log: log}})
+		Options: conformance.Options{CRDDir: filepath.Join(o.moduleRoot, "deploy", "crds"), PollInterval: o.poll, Log: log, WithoutController: true}})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -283,6 +292,8 @@ type phase struct {
 // starts from the state the one before left.
 func (m *measurement) phases() []phase {
 	return []phase{
+		{"floor", m.floor},
+		{"controller", m.startController},
 		{"sync", m.initialSync},
 		{"steady", m.steadyState},
 		{"change", m.valueChange},
@@ -290,6 +301,11 @@ func (m *measurement) phases() []phase {
 		{"memory", m.unrelatedMemory},
 		{"tokens", m.tokenRefresh},
 	}
+}
+
+// startController starts the controller, which the floor ran without.
+func (m *measurement) startController(ctx context.Context) error {
+	return m.w.env.StartControllerProcess(ctx)
 }
 
 // initialSync creates every SecretSync and waits until all are synced,
@@ -330,14 +346,19 @@ func (m *measurement) initialSync(ctx context.Context) error {
 	return err
 }
 
-// steadyState lets the first poll after the initial sync pass and its
-// writes end (the first check after a creation rewrites the reason), then
-// counts o.polls polls and samples the controller's memory, profiling its
-// CPU and heap meanwhile. With a shared vault, it also reports the vault's
-// throttling and request rate.
+// steadyState counts what the first poll after the initial sync does (a
+// poll and a half from its end), waits until a quarter poll goes by without
+// a Secret or status write, then counts o.polls polls and samples the
+// controller's memory, profiling its CPU and heap meanwhile. With a shared
+// vault, it also reports the vault's throttling and request rate.
 func (m *measurement) steadyState(ctx context.Context) error {
 	o, res := m.o, m.res
 	sleep(ctx, o.poll+o.poll/2)
+	first, err := read(ctx, m.w.env)
+	if err != nil {
+		return err
+	}
+	res.FirstPoll = diff(m.synced, first, time.Since(m.syncedAt).Seconds())
 	if err := m.w.quiet(ctx, o.poll/4, 5*o.poll); err != nil {
 		return err
 	}
@@ -474,13 +495,19 @@ func (w *world) setup(ctx context.Context) error {
 // createSyncs creates the SecretSyncs, 8 at a time.
 func (w *world) createSyncs(ctx context.Context) error {
 	return parallel(w.n, 8, func(i int) error {
-		ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: w.namespace(i), Name: fmt.Sprintf("app-%05d", i)},
-			Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: "workload", SecretProviderClassName: fmt.Sprintf("kv-%05d", w.class(i))}}
-		for j := range objectsPerClass {
-			ss.Spec.SecretObject.Data = append(ss.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{SourcePath: fmt.Sprintf("s%d", j), TargetKey: fmt.Sprintf("k%d", j)})
-		}
-		return w.c.Create(ctx, ss)
+		return w.c.Create(ctx, w.secretSync(i, "app"))
 	})
+}
+
+// secretSync is the i-th SecretSync of the world, named prefix-i.
+func (w *world) secretSync(i int, prefix string) *ssv1alpha1.SecretSync {
+	ss := &ssv1alpha1.SecretSync{ObjectMeta: metav1.ObjectMeta{Namespace: w.namespace(i), Name: fmt.Sprintf("%s-%05d", prefix, i)},
+		Spec: ssv1alpha1.SecretSyncSpec{ServiceAccountName: "workload", SecretProviderClassName: fmt.Sprintf("kv-%05d", w.class(i)),
+			SecretObject: ssv1alpha1.SecretObject{Type: string(corev1.SecretTypeOpaque)}}}
+	for j := range objectsPerClass {
+		ss.Spec.SecretObject.Data = append(ss.Spec.SecretObject.Data, ssv1alpha1.SecretObjectData{SourcePath: fmt.Sprintf("s%d", j), TargetKey: fmt.Sprintf("k%d", j)})
+	}
+	return ss
 }
 
 // waitSynced waits until every SecretSync's latest condition is a success.

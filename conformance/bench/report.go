@@ -45,13 +45,19 @@ func (r Report) print(out io.Writer) {
 	fmt.Fprintln(out)
 	fmt.Fprintln(out)
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "initial sync\tSecretSyncs\tseconds\tsyncs/s\tMounts\tvault requests\tEntra tokens\tSecret writes\tstatus writes\ttoken requests\tother writes\tcontroller cores\t")
+	fmt.Fprintln(w, "initial sync\tSecretSyncs\tseconds\tfloor s\tx floor\tsyncs/s\tMounts\tvault requests\tEntra tokens\tSecret writes\tstatus writes\ttoken requests\tother writes\tcontroller cores\t")
 	for _, res := range r.Results {
 		c := res.Initial
-		fmt.Fprintf(w, "\t%d\t%.1f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.2f\t\n", res.SecretSyncs, res.SyncSeconds,
+		fmt.Fprintf(w, "\t%d\t%.1f\t%.1f\t%.2f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.2f\t\n", res.SecretSyncs, res.SyncSeconds, res.FloorSeconds, res.FloorRatio(),
 			float64(res.SecretSyncs)/res.SyncSeconds, c.Mounts, c.VaultRequests, c.EntraTokens, c.SecretWrites, c.StatusWrites, c.TokenRequests, c.OtherWrites, c.CPUCores)
 	}
 	_ = w.Flush()
+	fmt.Fprintln(out, "  floor: the harness's creations, each followed by one Secret create and one status patch made as the controller, on the same API server before the controller starts")
+	for _, res := range r.Results {
+		c := res.FirstPoll
+		fmt.Fprintf(out, "  first poll after the sync of %d (%.0f s): %.0f Mounts, %.0f Secret writes, %.0f status writes, %.0f other writes\n",
+			res.SecretSyncs, c.Seconds, c.Mounts, c.SecretWrites, c.StatusWrites, c.OtherWrites)
+	}
 	for _, res := range r.Results {
 		fmt.Fprintf(out, "  CPU during the initial sync of %d (cores of %d):%s\n", res.SecretSyncs, runtime.NumCPU(), coresLine(res.Initial.ComponentCores))
 	}
@@ -64,7 +70,7 @@ func (r Report) print(out io.Writer) {
 			c.Mounts, res.Classes, c.VaultRequests, res.DistinctReads, c.CPUCores, res.RSSMaxBytes/(1<<20), res.RSSMedianBytes/(1<<20), res.HeapMaxBytes/(1<<20), res.HeapMedianBytes/(1<<20))
 	}
 	_ = w.Flush()
-	fmt.Fprint(out, "  each window began after the first poll's writes ended (the first check after a creation rewrites the reason), seconds after the initial sync:")
+	fmt.Fprint(out, "  each window began once the first poll had passed and a quarter poll went by without a Secret or status write, seconds after the initial sync:")
 	for _, res := range r.Results {
 		fmt.Fprintf(out, " %.0f at %d;", res.SteadyAfterSeconds, res.SecretSyncs)
 	}
@@ -97,7 +103,7 @@ func (r Report) print(out io.Writer) {
 	fmt.Fprintln(out)
 	for _, res := range r.Results {
 		fmt.Fprintf(out, "harness seconds at %d:", res.SecretSyncs)
-		for _, p := range []string{"start", "sync", "steady", "change", "failures", "memory", "tokens"} {
+		for _, p := range []string{"start", "floor", "controller", "sync", "steady", "change", "failures", "memory", "tokens"} {
 			fmt.Fprintf(out, " %s %.0f;", p, res.PhaseSeconds[p])
 		}
 		fmt.Fprintln(out)
@@ -114,4 +120,13 @@ func (r Report) print(out io.Writer) {
 				res.SecretSyncs, m.RSSBefore/(1<<20), m.RSSAfter/(1<<20), m.Unrelated, m.RSSRatio, m.HeapBefore/(1<<20), m.HeapAfter/(1<<20), m.HeapRatio, m.SteadyCores)
 		}
 	}
+}
+
+// FloorRatio is the initial sync's time as a multiple of the floor's; 0
+// when the floor was not measured.
+func (r Result) FloorRatio() float64 {
+	if r.FloorSeconds == 0 {
+		return 0
+	}
+	return r.SyncSeconds / r.FloorSeconds
 }
